@@ -1,0 +1,90 @@
+"""The notebook conventions, and every lesson and solution notebook executed in quick mode.
+
+Each notebook runs with papermill from its own folder with ``QUICK=True, EPOCHS=1``, exactly as
+``python -m helpers.runner --epochs 1`` would run it, so a lesson that breaks fails CI.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.runner import REPO_ROOT, execute_notebook, find_notebooks
+
+FOLDERS = ("course", "labs", "solutions")
+ALL_NOTEBOOKS = sorted(p for folder in FOLDERS for p in (REPO_ROOT / folder).glob("*.ipynb"))
+RUNNABLE = find_notebooks(REPO_ROOT)
+REQUIRED_PARAMETERS = {"QUICK", "EPOCHS", "DEVICE", "SEED", "DATA_DIR"}
+SETUP_CELL = '''\
+# Setup: make the course's `helpers` package importable (locally, on Binder and on Colab).
+try:
+    import helpers
+except ModuleNotFoundError:
+    import pathlib, sys
+    _root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "helpers" / "__init__.py").exists()), None)
+    if _root is not None:
+        sys.path.insert(0, str(_root))
+    else:  # Colab or a bare kernel: install the course package from its repository
+        %pip install -q "git+https://github.com/image-classification-course/image-classification-course.git"
+    import helpers
+from helpers.device import setup_notebook
+device = setup_notebook(DEVICE, seed=SEED)'''
+
+
+def ids(paths):
+    return [p.relative_to(REPO_ROOT).as_posix() for p in paths]
+
+
+def code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_there_are_notebooks_to_check():
+    assert (REPO_ROOT / "course" / "00_setup.ipynb") in ALL_NOTEBOOKS
+    assert RUNNABLE, "no notebooks found in course/ or solutions/"
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=ids(ALL_NOTEBOOKS))
+def test_notebook_is_clean_and_follows_the_conventions(path: Path):
+    assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name}: name it NN_snake_case.ipynb"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    nb = nbformat.reads(json.dumps(raw), as_version=4)
+    nbformat.validate(nb)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"{path.name}: cell {i} has stored outputs (clear them before committing)"
+            assert cell.execution_count is None, f"{path.name}: cell {i} has an execution count"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
+    assert nb.metadata.get("language_info", {}).get("name") == "python", f"{path.name}: language_info missing"
+    assert nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("#"), (
+        f"{path.name}: the first cell should be a markdown title"
+    )
+
+    cells = code_cells(nb)
+    first = cells[0]
+    assert "parameters" in first.metadata.get("tags", []), f"{path.name}: the first code cell must be tagged 'parameters'"
+    assigned = {t.id for node in ast.parse(first.source).body if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    missing = REQUIRED_PARAMETERS - assigned
+    assert not missing, f"{path.name}: the parameters cell lacks {sorted(missing)}"
+    assert cells[1].source.strip() == SETUP_CELL, f"{path.name}: the second code cell must be the standard setup cell"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", RUNNABLE, ids=ids(RUNNABLE))
+def test_notebook_runs_in_quick_mode(path: Path, tmp_path: Path):
+    rel = path.relative_to(REPO_ROOT)
+    result = execute_notebook(
+        path,
+        tmp_path / rel.name,
+        {"QUICK": True, "EPOCHS": 1, "DEVICE": "cpu"},
+        tmp_path / "recorded.json",
+        cell_timeout=600,
+    )
+    assert result.status == "ok", f"{rel} failed in {result.error} (executed copy: {tmp_path / rel.name})"
+    assert result.device.startswith("cpu"), "setup_notebook() should have recorded the device"
