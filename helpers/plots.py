@@ -1,0 +1,279 @@
+"""Plots with matplotlib: image grids, learning curves, confusion matrices, bar charts.
+
+Example::
+
+    >>> from helpers.plots import show_images, plot_history, plot_confusion_matrix
+    >>> fig = show_images(images[:16], labels[:16], preds[:16], class_names=FASHION_MNIST_CLASSES)
+    >>> fig = plot_history({"small CNN": history_small, "VGG-style": history_vgg})
+    >>> fig = plot_confusion_matrix(cm, FASHION_MNIST_CLASSES, normalize=True)
+    >>> fig.savefig("confusion.png", dpi=150)        # the returned Figure can still be changed or saved
+
+How figures appear in Jupyter (and papermill): every function draws a new pyplot figure, returns it and
+does NOT call ``plt.show()``. The notebook's inline backend shows each open figure once, at the end of
+the cell. So **assign the result** (``fig = plot_history(h)``) or end the line with ``;``. A bare call as
+the last line of a cell would show the figure twice: once from the inline backend and once as the
+cell's value. In a script, call ``plt.show()`` or ``fig.savefig(...)`` yourself; ``plt.close(fig)``
+frees a figure you no longer need.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+
+WRONG_COLOR = "tab:red"
+
+
+# --------------------------------------------------------------------------------------------
+# Image grid
+# --------------------------------------------------------------------------------------------
+def _image_to_hwc(image: Any, mean: Sequence[float] | float | None, std: Sequence[float] | float | None) -> np.ndarray:
+    """One image (tensor CHW/HW, NumPy HWC/HW, or PIL) as a NumPy array HxW or HxWxC ready for imshow."""
+    if hasattr(image, "getbands"):  # a PIL image
+        array = np.asarray(image.convert("RGB") if image.mode not in ("L", "RGB", "RGBA") else image)
+        channels_first = False
+    elif hasattr(image, "detach"):  # a torch tensor: channels first
+        array = image.detach().cpu().numpy()
+        channels_first = True
+    else:
+        array = np.asarray(image)
+        channels_first = array.ndim == 3 and array.shape[0] in (1, 3) and array.shape[-1] not in (1, 3, 4)
+    if array.ndim == 3 and channels_first:
+        array = np.transpose(array, (1, 2, 0))
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (1, 3, 4)):
+        raise ValueError(f"Cannot show an image of shape {list(array.shape)}: expected HxW, HxWx1/3/4 "
+                         "(NumPy) or 1/3xHxW (torch).")
+    if array.dtype == np.uint8:
+        array = array.astype(np.float32) / 255
+        if mean is not None:
+            raise ValueError("mean/std un-normalise float images; these are uint8 (already 0..255), so leave mean/std out.")
+    else:
+        array = array.astype(np.float32)
+        if mean is not None:  # undo (x - mean) / std channel by channel
+            m = np.asarray(mean, dtype=np.float32).reshape(-1)
+            s = np.asarray(std, dtype=np.float32).reshape(-1)
+            array = array * s + m if array.ndim == 2 else array * s[None, None, :] + m[None, None, :]
+        elif array.min() < -0.01 or array.max() > 1.01:  # not in [0, 1]: stretch it so it is visible
+            array = (array - array.min()) / max(float(array.max() - array.min()), 1e-12)
+        array = np.clip(array, 0.0, 1.0)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    return array
+
+
+def _as_image_list(images: Any) -> list[Any]:
+    if isinstance(images, (list, tuple)):
+        return list(images)
+    shape = tuple(images.shape)
+    is_tensor = hasattr(images, "detach")
+    if is_tensor and len(shape) == 4 or (not is_tensor and len(shape) == 4):  # a batch: [N, C, H, W] or [N, H, W, C]
+        return [images[i] for i in range(shape[0])]
+    if len(shape) == 3 and is_tensor and shape[0] not in (1, 3):  # [N, H, W] gray tensor
+        return [images[i] for i in range(shape[0])]
+    if len(shape) == 3 and not is_tensor and shape[-1] not in (1, 3, 4):  # [N, H, W] gray array
+        return [images[i] for i in range(shape[0])]
+    return [images]  # a single image
+
+
+def _name(value: Any, class_names: Sequence[str] | None) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    if class_names is not None and isinstance(value, (int, np.integer)):
+        return str(class_names[int(value)])
+    return str(value)
+
+
+def show_images(images: Any, labels: Sequence[Any] | None = None, preds: Sequence[Any] | None = None,
+                class_names: Sequence[str] | None = None, ncols: int = 8, title: str | None = None, *,
+                mean: Sequence[float] | float | None = None, std: Sequence[float] | float | None = None,
+                max_images: int = 64, size: float = 1.6, cmap: str = "gray") -> Figure:
+    """A grid of images with their labels; with ``preds`` each title is "true: X / pred: Y" (red when wrong).
+
+    ``images``: a torch batch [N, C, H, W] (float or uint8), a NumPy batch [N, H, W, C] or [N, H, W],
+    or a list of PIL images / arrays / tensors. ``mean``/``std`` undo a normalisation before showing.
+
+    >>> fig = show_images(x[:16], y[:16], class_names=CIFAR10_CLASSES, mean=MEAN, std=STD, title="training images")
+    """
+    items = _as_image_list(images)[:max_images]
+    if not items:
+        raise ValueError("show_images got no images.")
+    if (mean is None) != (std is None):
+        raise ValueError("Give both mean and std (or neither) to un-normalise the images.")
+    for name, values in (("labels", labels), ("preds", preds)):
+        if values is not None and len(values) < len(items):
+            raise ValueError(f"{len(items)} images but only {len(values)} {name}.")
+    n = len(items)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    extra = 0.35 if preds is not None and labels is not None else 0.2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + extra) * nrows + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        ax.imshow(_image_to_hwc(items[i], mean, std), cmap=cmap, vmin=0, vmax=1)
+        if labels is not None and preds is not None:
+            true, pred = _name(labels[i], class_names), _name(preds[i], class_names)
+            ax.set_title(f"true: {true}\npred: {pred}", fontsize=8, color="black" if true == pred else WRONG_COLOR)
+        elif labels is not None:
+            ax.set_title(_name(labels[i], class_names), fontsize=8)
+        elif preds is not None:
+            ax.set_title(f"pred: {_name(preds[i], class_names)}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Learning curves
+# --------------------------------------------------------------------------------------------
+_METRICS = {  # metric name -> (train key, val key, y-axis label, scale)
+    "loss": ("train_loss", "val_loss", "loss (cross-entropy, mean per image)", 1.0),
+    "acc": ("train_acc", "val_acc", "accuracy (%)", 100.0),
+    "lr": ("lr", None, "learning rate", 1.0),
+    "seconds": ("seconds", None, "time per epoch (s)", 1.0),
+}
+
+
+def _history_dict(history: Any) -> dict[str, Any]:
+    if hasattr(history, "to_dict"):
+        return history.to_dict()
+    if isinstance(history, Mapping) and "train_loss" in history:
+        return dict(history)
+    raise TypeError(f"Expected a History (from fit) or its to_dict(); got {type(history).__name__}.")
+
+
+def plot_history(history: Any, metrics: Sequence[str] = ("loss", "acc"), title: str | None = None) -> Figure:
+    """Learning curves side by side (train dashed, validation solid) for one run or several.
+
+    ``history``: a ``History`` (or its dict) or ``{run name: History}`` to compare runs in the same axes.
+
+    >>> fig = plot_history({"no augmentation": h1, "with augmentation": h2}, title="Fashion-MNIST CNN")
+    """
+    runs = {"": history} if hasattr(history, "to_dict") or (isinstance(history, Mapping) and "train_loss" in history) else dict(history)
+    if not runs:
+        raise ValueError("plot_history got no runs.")
+    unknown = [m for m in metrics if m not in _METRICS]
+    if unknown:
+        raise ValueError(f"Unknown metric(s) {unknown}: choose from {list(_METRICS)}.")
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 3.8), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, metric in zip(axes.flat, metrics):
+        train_key, val_key, ylabel, scale = _METRICS[metric]
+        for i, (name, run) in enumerate(runs.items()):
+            data = _history_dict(run)
+            color = colors[i % len(colors)]
+            prefix = f"{name}: " if name else ""
+            train = data.get(train_key) or []
+            if train:
+                label = f"{prefix}train" if val_key else (name or train_key)
+                ax.plot(range(1, len(train) + 1), np.asarray(train) * scale, "--" if val_key else "-",
+                        color=color, marker="o", markersize=3, label=label)
+            val = (data.get(val_key) or []) if val_key else []
+            if val:
+                ax.plot(range(1, len(val) + 1), np.asarray(val) * scale, "-", color=color, marker="o", markersize=3,
+                        label=f"{prefix}validation")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.set_title({"loss": "Loss", "acc": "Accuracy", "lr": "Learning rate", "seconds": "Epoch time"}[metric])
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Confusion matrix
+# --------------------------------------------------------------------------------------------
+def plot_confusion_matrix(cm: Any, class_names: Sequence[str], normalize: bool = True, title: str | None = None, *,
+                          annotate: bool = True, cmap: str = "Blues") -> Figure:
+    """A heat map of a confusion matrix (rows: true class, columns: predicted class).
+
+    ``normalize=True`` divides each row by its total, so a cell is "the fraction of class X predicted as Y".
+
+    >>> fig = plot_confusion_matrix(cm, FASHION_MNIST_CLASSES, normalize=True, title="test set")
+    """
+    cm = np.asarray(cm.detach().cpu().numpy() if hasattr(cm, "detach") else cm, dtype=np.float64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
+        raise ValueError(f"a confusion matrix must be square [classes, classes]; got shape {list(cm.shape)}.")
+    if len(class_names) != cm.shape[0]:
+        raise ValueError(f"{len(class_names)} class names for a {cm.shape[0]}x{cm.shape[0]} confusion matrix.")
+    if normalize:
+        totals = cm.sum(axis=1, keepdims=True)
+        values = np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
+    else:
+        values = cm
+    n = cm.shape[0]
+    side = max(4.0, 0.55 * n + 2)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(values, cmap=cmap, vmin=0, vmax=1 if normalize else None)
+    colorbar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    colorbar.set_label("fraction of the true class" if normalize else "number of images")
+    ax.set_xticks(range(n), [str(c) for c in class_names], rotation=45, ha="right")
+    ax.set_yticks(range(n), [str(c) for c in class_names])
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or ("Confusion matrix (each row sums to 1)" if normalize else "Confusion matrix (counts)"))
+    if annotate and n <= 30:
+        threshold = values.max() / 2 if values.size else 0
+        for t in range(n):
+            for p in range(n):
+                text = f"{values[t, p]:.2f}" if normalize else f"{int(values[t, p])}"
+                ax.text(p, t, text, ha="center", va="center", fontsize=7 if n > 10 else 9,
+                        color="white" if values[t, p] > threshold else "black")
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Bar chart
+# --------------------------------------------------------------------------------------------
+def plot_bar(values: Mapping[str, float] | Sequence[float], labels: Sequence[str] | None = None, *,
+             title: str | None = None, xlabel: str | None = None, ylabel: str | None = None,
+             horizontal: bool = False, annotate: bool = True, fmt: str = "{:g}", color: Any = None) -> Figure:
+    """A labelled bar chart, e.g. images per class or test accuracy per model.
+
+    >>> fig = plot_bar({"MLP": 88.1, "CNN": 91.4}, title="Test accuracy", ylabel="accuracy (%)", fmt="{:.1f}")
+    >>> fig = plot_bar(np.bincount(labels), CLASSES, title="Images per class", ylabel="images")
+    """
+    if isinstance(values, Mapping) or hasattr(values, "index") and hasattr(values, "to_numpy"):  # dict or pandas Series
+        names = [str(k) for k in values.keys()]
+        numbers = np.asarray(list(values.values()) if isinstance(values, Mapping) else values.to_numpy(), dtype=float)
+        if labels is not None:
+            names = [str(name) for name in labels]
+    else:
+        numbers = np.asarray(values.detach().cpu().numpy() if hasattr(values, "detach") else values, dtype=float).reshape(-1)
+        names = [str(name) for name in labels] if labels is not None else [str(i) for i in range(len(numbers))]
+    if len(names) != len(numbers):
+        raise ValueError(f"{len(numbers)} values but {len(names)} labels.")
+    if len(numbers) == 0:
+        raise ValueError("plot_bar got no values.")
+    width = max(4.0, 0.5 * len(numbers) + 1.5)
+    fig, ax = plt.subplots(figsize=(6, width * 0.6) if horizontal else (width, 3.8))
+    positions = np.arange(len(numbers))
+    bars = ax.barh(positions, numbers, color=color) if horizontal else ax.bar(positions, numbers, color=color)
+    if horizontal:
+        ax.set_yticks(positions, names)
+        ax.invert_yaxis()  # first item on top
+    else:
+        ax.set_xticks(positions, names, rotation=45 if max(len(n) for n in names) > 6 else 0,
+                      ha="right" if max(len(n) for n in names) > 6 else "center")
+    if annotate:
+        ax.bar_label(bars, labels=[fmt.format(v) for v in numbers], fontsize=8, padding=2)
+    ax.set_xlabel(xlabel or "")
+    ax.set_ylabel(ylabel or "")
+    if title:
+        ax.set_title(title)
+    ax.grid(axis="x" if horizontal else "y", alpha=0.3)
+    ax.set_axisbelow(True)
+    fig.tight_layout()
+    return fig
