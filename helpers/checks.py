@@ -155,6 +155,323 @@ def expect_true(condition: bool, message: str, hint: str | None = None) -> None:
 
 
 # === checks: convolution (lesson 02 lab) ===
+# Student functions are compared with helpers.convolution (correlation, zero padding, as in PyTorch). When an
+# answer is wrong, the check tries the usual mistakes (flipped kernel, no padding, no stride, one axis flipped,
+# channels not summed, ...) and names the one that reproduces the student's numbers.
+
+def _conv_reference(image: Any, kernel: Any, stride: int = 1, padding: int = 0) -> np.ndarray:
+    from helpers.convolution import conv2d
+
+    return conv2d(np.asarray(image, dtype=np.float64), np.asarray(kernel, dtype=np.float64), stride=stride, padding=padding)
+
+
+def _same_numbers(actual: Any, expected: np.ndarray, atol: float = 1e-4) -> bool:
+    """True when ``actual`` is array-like with ``expected``'s shape and values (never raises)."""
+    try:
+        got = np.asarray(actual, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return got.shape == expected.shape and bool(np.allclose(got, expected, atol=atol, rtol=1e-4))
+
+
+def _as_float_array(value: Any, what: str) -> np.ndarray:
+    """The student's result as a NumPy array (lists of numbers are accepted), or a CheckFailed saying why not."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    if isinstance(value, (list, tuple)):
+        try:
+            value = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise CheckFailed(f"{what} is a list that is not a rectangular grid of numbers",
+                              "every row needs the same number of values, e.g. np.array([[1, 2], [3, 4]]).") from err
+    if not hasattr(value, "shape"):
+        hint = "did you forget the return statement?" if value is None else "return a NumPy array (np.zeros(...), np.array(...))."
+        raise CheckFailed(f"{what} should be a NumPy array, but it is {type(value).__name__}", hint)
+    return np.array(value)  # a writable copy
+
+
+def _lab_images(seed: int = 2) -> dict[str, np.ndarray]:
+    """Small deterministic test inputs: odd and even sizes, non-square, and an asymmetric kernel."""
+    rng = np.random.default_rng(seed)
+    return {
+        "image": rng.integers(0, 10, size=(9, 11)).astype(np.float64),
+        "kernel": np.array([[1.0, 2.0, 0.0], [0.0, 1.0, -1.0], [3.0, 0.0, 1.0]]),  # asymmetric: a flip shows
+        "rgb": rng.integers(0, 10, size=(7, 8, 3)).astype(np.float64),
+        "kernel3": rng.integers(-2, 3, size=(3, 3, 3)).astype(np.float64),
+        "uint8": rng.integers(0, 256, size=(6, 6)).astype(np.uint8),
+    }
+
+
+def _lecture_example() -> tuple[np.ndarray, np.ndarray]:
+    """The lecture's 7x7 input and 3x3 kernel (first output 15; with stride 2 the next one is 17)."""
+    i, j = np.indices((7, 7))
+    return ((j - i + 1) % 4).astype(np.float64), np.array([[2.0, 0.0, 1.0], [0.0, 1.0, 2.0], [1.0, 0.0, 2.0]])
+
+
+def check_output_size(output_size: Callable[..., Any]) -> None:
+    """Check ``output_size(H, F, P, S)`` = (H + 2P - F) // S + 1 on examples from the lecture and from CNNs."""
+    examples = [((7, 3, 0, 1), 5), ((7, 3, 0, 2), 3), ((32, 3, 1, 1), 32), ((32, 5, 2, 1), 32), ((28, 5, 0, 1), 24),
+                ((224, 7, 3, 2), 112), ((8, 3, 0, 2), 3)]
+
+    def case(args: tuple[int, int, int, int], expected: int) -> Callable[[], None]:
+        def run() -> None:
+            H, F, P, S = args
+            got = call_student(output_size, H, F, P, S)
+            text = f"output_size(H={H}, F={F}, P={P}, S={S})"
+            if isinstance(got, float):
+                raise CheckFailed(f"{text} returned the float {got!r}; a size must be a whole number",
+                                  "use integer division // instead of /, e.g. (H + 2 * P - F) // S + 1.")
+            if isinstance(got, (bool, np.bool_)) or not isinstance(got, (int, np.integer)):
+                raise CheckFailed(f"{text} returned {got!r} ({type(got).__name__}), expected the int {expected}")
+            if got == expected:
+                return
+            diagnoses = {
+                (H + 2 * P - F) // S: "you forgot the + 1: the first position counts too (a 3-wide kernel fits 5 times in 7).",
+                (H + P - F) // S + 1: "padding goes on both sides: use 2 * P, not P.",
+                (H - F) // S + 1: "you left out the padding: H + 2 * P is the padded size.",
+                H + 2 * P - F + 1: "you ignored the stride: divide (H + 2P - F) by S before adding 1.",
+                -(-(H + 2 * P - F) // S) + 1: "round down (//), not up: an incomplete last step does not count.",
+            }
+            hint = diagnoses.get(int(got), f"use OH = (H + 2P - F) // S + 1 = ({H} + 2*{P} - {F}) // {S} + 1.")
+            raise CheckFailed(f"{text} is {got}, expected {expected}", hint)
+        return run
+
+    run_cases("output_size", {f"H={a[0]}, F={a[1]}, P={a[2]}, S={a[3]}": case(a, e) for a, e in examples})
+
+
+def check_pad_zeros(pad_zeros: Callable[..., Any]) -> None:
+    """Check ``pad_zeros(image, p)``: p zeros on every side of the two spatial axes, channels untouched."""
+    imgs = _lab_images()
+
+    def case(image: np.ndarray, p: int) -> Callable[[], None]:
+        def run() -> None:
+            H, W = image.shape[:2]
+            expected = np.pad(image, [(p, p), (p, p)] + [(0, 0)] * (image.ndim - 2))
+            got = _as_float_array(call_student(pad_zeros, image.copy(), p), "pad_zeros's result")
+            if got.shape != expected.shape:
+                if got.ndim == 3 and image.ndim == 3 and got.shape[2] == image.shape[2] + 2 * p:
+                    hint = "pad only the height and width axes; the channel axis must keep its size (pad it by (0, 0))."
+                elif got.shape[:2] == (H + p, W + p):
+                    hint = f"pad both sides: {p} rows on top AND {p} at the bottom (and the same left and right)."
+                else:
+                    hint = f"with p={p} an {H}x{W} image becomes {H + 2 * p}x{W + 2 * p}."
+                expect_shape(got, expected.shape, "padded image", hint)
+            if _same_numbers(got, np.pad(image, [(p, p), (p, p)] + [(0, 0)] * (image.ndim - 2), mode="edge")) and p:
+                raise CheckFailed("the border repeats the edge pixels", "this exercise pads with zeros (np.zeros or np.pad(..., mode='constant')).")
+            inner = got[p:p + H, p:p + W]
+            if not _same_numbers(inner, image):
+                raise CheckFailed("the original pixels are not in the middle of the padded image",
+                                  f"copy the image into padded[{p}:{p}+H, {p}:{p}+W].")
+            expect_close(got, expected, "padded image", hint="every new border pixel should be 0.")
+        return run
+
+    run_cases("pad_zeros", {
+        "gray, p=1": case(imgs["image"], 1),
+        "gray, p=2": case(imgs["image"], 2),
+        "gray, p=0 (unchanged)": case(imgs["image"], 0),
+        "colour H x W x 3, p=1": case(imgs["rgb"], 1),
+    })
+
+
+def _diagnose_conv(got: np.ndarray, image: np.ndarray, kernel: np.ndarray, stride: int, padding: int) -> str | None:
+    """A hint naming the mistake that reproduces the student's numbers (output shape already right), or None."""
+    OH, OW = got.shape[:2]
+    candidates = [
+        (lambda: _conv_reference(image, kernel[::-1, ::-1], stride, padding),
+         "you flipped the kernel. Deep-learning conv2d (like torch and cv2.filter2D) is correlation: use the kernel as written."),
+        (lambda: _conv_reference(image, kernel.T, stride, padding),
+         "you transposed the kernel: kernel[a, b] multiplies padded[i + a, j + b] (a is the row, b the column)."),
+        (lambda: _conv_reference(image, kernel, 1, padding)[:OH, :OW],
+         f"the output size is right but the windows do not move by the stride: start them at row i * {stride}, column j * {stride}."),
+        (lambda: _conv_reference(np.pad(image, padding, mode="edge"), kernel, stride, 0),
+         "you padded with copies of the edge pixels; this exercise pads with zeros."),
+    ]
+    for make, hint in candidates:
+        try:
+            if _same_numbers(got, make()):
+                return hint
+        except Exception:  # a candidate that cannot be computed for this case is skipped
+            continue
+    return None
+
+
+def _conv_case(fn: Callable[..., Any], image: np.ndarray, kernel: np.ndarray, stride: int, padding: int,
+               name: str, flip: bool = False) -> None:
+    """Run one conv2d case: shape first (with a hint on the likely cause), then dtype, then the numbers."""
+    used = kernel[::-1, ::-1] if flip else kernel  # what the student's function should effectively correlate with
+    expected = _conv_reference(image, used, stride, padding)
+    got = _as_float_array(call_student(fn, image.copy(), kernel.copy(), stride=stride, padding=padding), f"{name}'s output")
+    H, W = image.shape[:2]
+    FH, FW = kernel.shape[:2]
+    OH, OW = expected.shape[:2]
+    if got.shape != expected.shape:
+        if got.shape[:2] == (OH - 1, OW - 1):
+            hint = f"off by one: there are (H + 2P - F) // S + 1 = {OH} positions per column; loop with range(OH), not range(OH - 1)."
+        elif got.shape[:2] == (H + 2 * padding - FH + 1, W + 2 * padding - FW + 1) and stride > 1:
+            hint = f"you ignored the stride: with S={stride} the output is {OH}x{OW}."
+        elif got.shape[:2] == (H - FH + 1, W - FW + 1) and padding:
+            hint = f"you ignored the padding: pad by {padding} first, so the output is {OH}x{OW}."
+        elif got.shape[:2] == (OH + 1, OW + 1):
+            hint = f"off by one in the output size: OH = (H + 2P - F) // S + 1 = ({H} + {2 * padding} - {FH}) // {stride} + 1 = {OH}."
+        else:
+            hint = (f"a {H}x{W} image, {FH}x{FW} kernel, padding {padding}, stride {stride} gives "
+                    f"OH = (H + 2P - F) // S + 1 = {OH}, OW = {OW}.")
+        expect_shape(got, expected.shape, "output", hint)
+    if _same_numbers(got, expected):
+        return
+    if not np.issubdtype(got.dtype, np.floating):
+        raise CheckFailed(f"the output has dtype {got.dtype} and wrong values",
+                          "create the output as floats, e.g. np.zeros((OH, OW), dtype=np.float64); "
+                          "np.zeros_like(image) copies the image's integer dtype and cuts off decimals and negatives.")
+    hint = None
+    if flip:
+        if _same_numbers(got, _conv_reference(image, kernel, stride, padding)):
+            hint = "you forgot to flip: true convolution rotates the kernel by 180 degrees first (kernel[::-1, ::-1])."
+        elif any(_same_numbers(got, _conv_reference(image, k, stride, padding)) for k in (kernel[::-1], kernel[:, ::-1], kernel.T)):
+            hint = "flip BOTH axes: kernel[::-1, ::-1] (a 180-degree rotation), not one axis and not the transpose."
+    else:
+        hint = _diagnose_conv(got, image, kernel, stride, padding)
+    expect_close(got, expected, "output", atol=1e-4,
+                 hint=hint or "compare with the formula out[i, j] = sum over a, b of kernel[a, b] * padded[i*S + a, j*S + b].")
+
+
+def check_conv2d(conv2d: Callable[..., Any]) -> None:
+    """Check the student's gray ``conv2d(image, kernel, stride=1, padding=0)`` (correlation, zero padding)."""
+    imgs = _lab_images()
+    lecture, lecture_kernel = _lecture_example()
+    run_cases("conv2d", {  # the random image first: on the lecture's striped image some mistakes look alike
+        "asymmetric kernel, no padding": lambda: _conv_case(conv2d, imgs["image"], imgs["kernel"], 1, 0, "conv2d"),
+        "lecture example, stride 1": lambda: _conv_case(conv2d, lecture, lecture_kernel, 1, 0, "conv2d"),
+        "lecture example, stride 2": lambda: _conv_case(conv2d, lecture, lecture_kernel, 2, 0, "conv2d"),
+        "padding 1 (same size)": lambda: _conv_case(conv2d, imgs["image"], imgs["kernel"], 1, 1, "conv2d"),
+        "padding 2, stride 2": lambda: _conv_case(conv2d, imgs["image"], imgs["kernel"], 2, 2, "conv2d"),
+        "uint8 image, negative weights": lambda: _conv_case(conv2d, imgs["uint8"], imgs["kernel"] - 1, 1, 1, "conv2d"),
+        "1x5 kernel (not square)": lambda: _conv_case(conv2d, imgs["image"], np.array([[1.0, -2.0, 0.0, 3.0, 1.0]]), 1, 0, "conv2d"),
+    })
+
+
+def check_convolve(convolve: Callable[..., Any]) -> None:
+    """Check ``convolve(image, kernel, stride=1, padding=0)``: true convolution (kernel rotated by 180 degrees)."""
+    imgs = _lab_images()
+    from helpers.convolution import SOBEL_X
+
+    run_cases("convolve", {
+        "asymmetric kernel, padding 1": lambda: _conv_case(convolve, imgs["image"], imgs["kernel"], 1, 1, "convolve", flip=True),
+        "Sobel x (flip changes the sign)": lambda: _conv_case(convolve, imgs["image"], SOBEL_X, 1, 1, "convolve", flip=True),
+        "stride 2": lambda: _conv_case(convolve, imgs["image"], imgs["kernel"], 2, 0, "convolve", flip=True),
+    })
+
+
+def check_conv2d_multichannel(conv2d_multichannel: Callable[..., Any]) -> None:
+    """Check ``conv2d_multichannel(image HxWxC, kernel FHxFWxC, stride=1, padding=0)`` -> one OH x OW map."""
+    imgs = _lab_images()
+
+    def case(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int) -> None:
+        expected = _conv_reference(image, kernel, stride, padding)
+        got = _as_float_array(call_student(conv2d_multichannel, image.copy(), kernel.copy(), stride=stride, padding=padding),
+                              "conv2d_multichannel's output")
+        if got.ndim == 3 and got.shape[:2] == expected.shape:
+            raise CheckFailed(f"the output has shape {'x'.join(map(str, got.shape))}: one map per channel",
+                              "a CNN filter covers all channels and adds them up into ONE map: "
+                              "sum over the channel axis too, so the output is OH x OW.")
+        expect_shape(got, expected.shape, "output",
+                     f"the output is OH x OW = (H + 2P - F) // S + 1 per axis = {expected.shape[0]}x{expected.shape[1]}; "
+                     "pad only the height and width, not the channels.")
+        if _same_numbers(got, expected):
+            return
+        per_channel = [_conv_reference(image[..., c], kernel[..., c], stride, padding) for c in range(image.shape[2])]
+        if any(_same_numbers(got, p) for p in per_channel):
+            hint = "only one channel was used: add the results of ALL channels (sum over c)."
+        elif _same_numbers(got, sum(per_channel) / image.shape[2]):
+            hint = "you averaged over the channels; a convolution layer sums them (no division by C)."
+        elif _same_numbers(got, _conv_reference(image, kernel[::-1, ::-1], stride, padding)):
+            hint = "you flipped the kernel; deep-learning convolution uses it as written (correlation)."
+        else:
+            hint = "out[i, j] = sum over a, b AND c of kernel[a, b, c] * padded[i*S + a, j*S + b, c]."
+        expect_close(got, expected, "output", atol=1e-4, hint=hint)
+
+    run_cases("conv2d_multichannel", {
+        "RGB, no padding": lambda: case(imgs["rgb"], imgs["kernel3"], 1, 0),
+        "RGB, padding 1": lambda: case(imgs["rgb"], imgs["kernel3"], 1, 1),
+        "RGB, padding 1, stride 2": lambda: case(imgs["rgb"], imgs["kernel3"], 2, 1),
+        "one channel (H x W x 1)": lambda: case(imgs["image"][..., None], imgs["kernel"][..., None], 1, 1),
+    })
+
+
+def check_mean_kernel(mean_kernel: Callable[..., Any]) -> None:
+    """Check ``mean_kernel(size)``: a size x size float array, every weight 1 / size**2."""
+    def case(size: int) -> Callable[[], None]:
+        def run() -> None:
+            got = _as_float_array(call_student(mean_kernel, size), f"mean_kernel({size})")
+            expect_shape(got, (size, size), f"mean_kernel({size})", f"a mean kernel of size {size} is {size}x{size}.")
+            total = float(np.sum(got))
+            if np.allclose(got, 0):
+                raise CheckFailed(f"mean_kernel({size}) is all zeros (dtype {got.dtype})",
+                                  "1 // 9 is 0 in integer arithmetic: use floats, e.g. np.ones((size, size)) / size**2.")
+            if not np.isclose(total, 1.0):
+                raise CheckFailed(f"mean_kernel({size}) sums to {total:g}, expected 1",
+                                  f"divide by the number of weights, {size}*{size} = {size * size}, so the brightness stays the same.")
+            expect_close(got, np.full((size, size), 1.0 / size**2), f"mean_kernel({size})", hint="all weights must be equal.")
+        return run
+
+    run_cases("mean_kernel", {"3x3": case(3), "5x5": case(5), "1x1 (identity)": case(1)})
+
+
+def check_sharpen_kernels(sharpen_9: Any, sharpen_5: Any) -> None:
+    """Check the lecture's two sharpening masks: centre 9 with eight -1 neighbours, centre 5 with four -1 neighbours."""
+    from helpers.convolution import SHARPEN_5, SHARPEN_9
+
+    def case(got: Any, expected: np.ndarray, name: str) -> Callable[[], None]:
+        def run() -> None:
+            got_array = _as_float_array(got, name)
+            expect_shape(got_array, (3, 3), name, "write the mask as a 3x3 np.array([[...], [...], [...]]).")
+            total = float(got_array.sum())
+            if np.isclose(total, 0):
+                raise CheckFailed(f"{name} sums to 0: that is an edge detector (flat areas turn black)",
+                                  "a sharpening mask keeps the pixel itself: the centre is one more than the number of -1 neighbours, so the weights sum to 1.")
+            if not np.isclose(total, 1):
+                raise CheckFailed(f"{name} sums to {total:g}, expected 1", "the centre weight n must equal (number of -1 neighbours) + 1.")
+            other = SHARPEN_5 if expected is SHARPEN_9 else SHARPEN_9
+            expect_close(got_array, np.array(expected), name, atol=1e-9,
+                         hint="this is the other mask: the n=9 mask has -1 on all 8 neighbours, the n=5 mask only on the 4 direct ones."
+                         if np.allclose(got_array, other) else f"expected {expected.astype(int).tolist()}.")
+        return run
+
+    run_cases("sharpening kernels", {"sharpen_9": case(sharpen_9, SHARPEN_9, "sharpen_9"), "sharpen_5": case(sharpen_5, SHARPEN_5, "sharpen_5")})
+
+
+def check_sobel_magnitude(sobel_magnitude: Callable[..., Any]) -> None:
+    """Check ``sobel_magnitude(gray)`` = sqrt(gx**2 + gy**2), zero padding 1 so the size is kept."""
+    from helpers.convolution import SOBEL_X, SOBEL_Y
+
+    rng = np.random.default_rng(5)
+    step = np.zeros((8, 10))
+    step[:, 5:] = 1.0  # a vertical edge: only gx responds
+    diagonal = np.tril(np.ones((9, 9)))  # edges in both directions
+    noise = rng.random((7, 12))
+
+    def case(gray: np.ndarray) -> Callable[[], None]:
+        def run() -> None:
+            gx = _conv_reference(gray, SOBEL_X, 1, 1)
+            gy = _conv_reference(gray, SOBEL_Y, 1, 1)
+            expected = np.hypot(gx, gy)
+            got = _as_float_array(call_student(sobel_magnitude, gray.copy()), "sobel_magnitude's output")
+            expect_shape(got, expected.shape, "output", "pad by 1 so the edge map has the same size as the image.")
+            if _same_numbers(got, expected):
+                return
+            wrong = [
+                (np.abs(gx) + np.abs(gy), "that is |gx| + |gy|; the magnitude is sqrt(gx**2 + gy**2)."),
+                (gx**2 + gy**2, "you forgot the square root: np.sqrt(gx**2 + gy**2)."),
+                (np.abs(gx), "only the x gradient: add the y gradient (Sobel y = Sobel x transposed)."),
+                (np.abs(gy), "only the y gradient: add the x gradient too."),
+                (gx + gy, "square the two gradients before adding them, then take the square root."),
+                (np.hypot(_conv_reference(gray, SOBEL_X, 1, 0), _conv_reference(gray, SOBEL_Y, 1, 0)), "pad by 1."),
+            ]
+            hint = next((h for w, h in wrong if _same_numbers(got, w)), "magnitude = sqrt(gx**2 + gy**2) with gx, gy from your conv2d with padding=1.")
+            expect_close(got, expected, "edge magnitude", atol=1e-4, hint=hint)
+        return run
+
+    run_cases("sobel_magnitude", {"vertical edge": case(step), "diagonal edge": case(diagonal), "random pixels": case(noise)})
 
 
 # === checks: training and VGG (lesson 05 lab) ===
