@@ -208,6 +208,13 @@ def _check_outputs(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: Callabl
                          f"(labels must be 0..{outputs.shape[1] - 1}). Make the last layer's out_features the number of classes.")
 
 
+def _length(loader: Any) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None  # an iterable without len(): the bar counts without a total
+
+
 def _check_loader(loader: Any, name: str) -> None:
     try:
         n = len(loader)
@@ -248,9 +255,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
     total_count = 0
-    last_step = len(loader) - 1 if hasattr(loader, "__len__") else -1
-    bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
-    for step, batch in enumerate(bar):
+    # (a bar we update by hand: tqdm.auto would call iter(loader) twice, starting DataLoader workers twice)
+    bar = tqdm(total=_length(loader), desc=desc, leave=False, disable=not progress)
+    for step, batch in enumerate(loader):
         images, labels = _to_device(batch, device, channels_last)
 
         # 1. forward: the model turns images into one score (logit) per class
@@ -281,7 +288,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
         total_loss += loss.detach().float() * count
         total_correct += (outputs.argmax(dim=1) == labels).sum()
         total_count += count
-        if progress and (step % 10 == 0 or step == last_step):
+        bar.update(1)
+        if progress and (step % 10 == 0 or step + 1 == bar.total):
             bar.set_postfix(loss=f"{total_loss.item() / total_count:.3f}", acc=f"{100 * total_correct.item() / total_count:.1f}%")
     bar.close()
     if total_count == 0:
@@ -303,9 +311,10 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable | None = No
     was_training = model.training
     model.eval()
     total_loss, total_correct, total_count = 0.0, 0, 0
+    bar = tqdm(total=_length(loader), desc=desc, leave=False, disable=not progress)
     try:
         with torch.inference_mode():
-            for step, batch in enumerate(tqdm(loader, desc=desc, leave=False, disable=not progress)):
+            for step, batch in enumerate(loader):
                 images, labels = _to_device(batch, device, channels_last)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     outputs = model(images)
@@ -314,7 +323,9 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable | None = No
                 total_loss += loss_fn(outputs.float(), labels).item() * labels.shape[0]
                 total_correct += (outputs.argmax(dim=1) == labels).sum().item()
                 total_count += labels.shape[0]
+                bar.update(1)
     finally:
+        bar.close()
         model.train(was_training)
     if total_count == 0:
         raise ValueError("the evaluation loader yielded no batches.")
@@ -333,13 +344,16 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
     was_training = model.training
     model.eval()
     all_logits, all_labels = [], []
+    bar = tqdm(total=_length(loader), desc="predict", leave=False, disable=not progress)
     try:
         with torch.inference_mode():
-            for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
+            for batch in loader:
                 images, labels = _to_device(batch, device, channels_last)
                 all_logits.append(model(images).float().cpu())
                 all_labels.append(labels.cpu())
+                bar.update(1)
     finally:
+        bar.close()
         model.train(was_training)
     if not all_logits:
         raise ValueError("the loader yielded no batches.")

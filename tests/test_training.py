@@ -1,0 +1,340 @@
+"""Unit tests for helpers.training: tiny models on tiny synthetic tensors (seconds in total)."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from helpers.training import (BatchTransform, History, _autocast_dtype, default_num_workers, evaluate, fit,
+                              load_checkpoint, make_scheduler, predict, save_checkpoint, tensor_loader,
+                              train_one_epoch)
+
+
+def separable_data(n=96, seed=0):
+    """Two classes of 1x4x4 uint8 images: dark ones (class 0) and bright ones (class 1)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    images = torch.randint(0, 100, (n, 1, 4, 4), generator=g) + 155 * labels.view(-1, 1, 1, 1)
+    return images.to(torch.uint8), labels
+
+
+def tiny_mlp(seed=0, classes=2):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, classes))
+
+
+class FixedLogits(nn.Module):
+    """A 'model' whose logits are its input (so predictions are known in advance), plus one weight to train."""
+
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_fit_decreases_loss_and_learns_a_separable_problem():
+    images, labels = separable_data()
+    loader = tensor_loader(images, labels, batch_size=16, shuffle=True, mean=0.5, std=0.3)
+    history = fit(tiny_mlp(), loader, loader, epochs=6, lr=1e-2, progress=False, verbose=False)
+    assert history.epochs == 6 and len(history.val_acc) == 6 and len(history.seconds) == 6
+    assert history.train_loss[-1] < 0.5 * history.train_loss[0]
+    assert history.val_acc[-1] == 1.0
+    assert history.best_val_acc == 1.0 and history.best_epoch is not None
+
+
+def test_fit_prints_one_line_per_epoch(capsys):
+    images, labels = separable_data(32)
+    loader = tensor_loader(images, labels, batch_size=16, mean=0.5, std=0.3)
+    fit(tiny_mlp(), loader, loader, epochs=2, progress=False)
+    lines = [l for l in capsys.readouterr().out.splitlines() if l.startswith("epoch")]
+    assert len(lines) == 2
+    assert lines[1].startswith("epoch 2/2  train loss ") and "val loss" in lines[1] and "%" in lines[1] and lines[1].endswith(" s")
+
+
+def test_accuracy_counts_samples_not_batches_when_the_last_batch_is_short():
+    # 10 samples, batches of 4: [4, 4, 2]. Correct: batch 1 all 4, batch 2 none, batch 3 both -> 6/10 = 0.6.
+    # Averaging the batch accuracies would give (1 + 0 + 1) / 3 = 0.667.
+    labels = torch.zeros(10, dtype=torch.long)
+    right, wrong = torch.tensor([5.0, 0.0]), torch.tensor([0.0, 5.0])
+    logits = torch.stack([right] * 4 + [wrong] * 4 + [right] * 2)
+    loader = DataLoader(TensorDataset(logits, labels), batch_size=4)
+    result = evaluate(FixedLogits(), loader)
+    assert result["accuracy"] == pytest.approx(0.6)
+    expected_loss = nn.CrossEntropyLoss()(logits, labels).item()
+    assert result["loss"] == pytest.approx(expected_loss, rel=1e-6)
+
+    model = FixedLogits()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)  # lr 0: the predictions stay the same
+    train = train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, "cpu", progress=False)
+    assert train["accuracy"] == pytest.approx(0.6)
+    assert train["loss"] == pytest.approx(expected_loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_evaluate_and_predict_restore_the_training_mode(mode):
+    images, labels = separable_data(20)
+    loader = tensor_loader(images, labels, batch_size=8)
+    model = nn.Sequential(nn.Flatten(), nn.Dropout(0.5), nn.Linear(16, 2))
+    model.train(mode)
+    evaluate(model, loader)
+    assert model.training is mode and model[1].training is mode
+    logits, y = predict(model, loader)
+    assert model.training is mode
+    assert logits.shape == (20, 2) and logits.dtype == torch.float32 and y.dtype == torch.int64
+    assert torch.equal(y, labels)
+
+
+def test_evaluate_uses_inference_mode():
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(16, 2)
+
+        def forward(self, x):
+            seen.append((torch.is_inference_mode_enabled(), self.training))
+            return self.linear(x.flatten(1))
+
+    images, labels = separable_data(8)
+    evaluate(Spy().train(), tensor_loader(images, labels, batch_size=8))
+    assert seen == [(True, False)]
+
+
+class PowerCut:
+    """Wraps a loader and fails when iteration number ``fail_at`` (1-based) starts: a run that was interrupted."""
+
+    def __init__(self, loader, fail_at):
+        self.loader, self.fail_at, self.iterations = loader, fail_at, 0
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        self.iterations += 1
+        if self.iterations == self.fail_at:
+            raise RuntimeError("power cut")
+        return iter(self.loader)
+
+
+def test_checkpoint_resume_continues_at_the_saved_epoch_with_the_same_history(tmp_path):
+    images, labels = separable_data()
+
+    def run(path, resume, fail_at=None):
+        torch.manual_seed(1)
+        loader = tensor_loader(images, labels, batch_size=16, shuffle=True, mean=0.5, std=0.3)
+        train_loader = loader if fail_at is None else PowerCut(loader, fail_at)
+        model = tiny_mlp(seed=3)
+        history = fit(model, train_loader, loader, epochs=4, lr=1e-2, scheduler="onecycle", checkpoint_path=path,
+                      resume=resume, progress=False, verbose=False)
+        return history, model
+
+    uninterrupted, model_a = run(tmp_path / "a.pt", resume=False)
+    with pytest.raises(RuntimeError, match="power cut"):
+        run(tmp_path / "b.pt", resume=False, fail_at=3)  # dies at the start of epoch 3
+    saved = load_checkpoint(tmp_path / "b.pt", tiny_mlp())
+    assert saved["epoch"] == 2 and saved["history"].epochs == 2
+    assert saved["history"].train_loss == uninterrupted.train_loss[:2]
+
+    torch.manual_seed(123)  # the checkpoint's RNG state, not this one, decides the shuffling after resume
+    resumed, model_b = run(tmp_path / "b.pt", resume=True)
+    assert resumed.epochs == 4
+    assert resumed.train_loss[:2] == saved["history"].train_loss
+    assert resumed.lr == pytest.approx(uninterrupted.lr)  # the scheduler carried on where it stopped
+    assert resumed.train_loss == pytest.approx(uninterrupted.train_loss, rel=1e-5)
+    assert resumed.val_loss == pytest.approx(uninterrupted.val_loss, rel=1e-5)
+    for a, b in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert load_checkpoint(tmp_path / "b.pt", tiny_mlp())["epoch"] == 4
+
+    again, _ = run(tmp_path / "b.pt", resume=True)  # nothing left to do: the history comes back unchanged
+    assert again == resumed
+
+
+def test_resume_without_a_checkpoint_starts_from_scratch(tmp_path, capsys):
+    images, labels = separable_data(16)
+    loader = tensor_loader(images, labels, batch_size=8)
+    history = fit(tiny_mlp(), loader, epochs=1, checkpoint_path=tmp_path / "new.pt", resume=True, progress=False)
+    assert history.epochs == 1 and (tmp_path / "new.pt").is_file()
+    assert "starting from scratch" in capsys.readouterr().out
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    # Validation labels are the opposite of the training labels: the better the model fits the training
+    # data, the worse the validation loss gets, so the best epoch is the first one.
+    images, labels = separable_data()
+    train_loader = tensor_loader(images, labels, batch_size=16, shuffle=True, mean=0.5, std=0.3)
+    val_loader = tensor_loader(images, 1 - labels, batch_size=32, mean=0.5, std=0.3)
+    model = tiny_mlp()
+    history = fit(model, train_loader, val_loader, epochs=20, lr=2e-2, early_stopping_patience=2,
+                  restore_best=True, progress=False, verbose=False)
+    assert history.stopped_early
+    assert history.epochs == history.best_epoch + 2 < 20
+    assert evaluate(model, val_loader)["loss"] == pytest.approx(history.val_loss[history.best_epoch - 1], rel=1e-5)
+    assert min(history.val_loss) == history.val_loss[history.best_epoch - 1]
+
+
+def test_early_stopping_on_accuracy_and_needs_validation_data():
+    images, labels = separable_data(32)
+    loader = tensor_loader(images, labels, batch_size=16, mean=0.5, std=0.3)
+    history = fit(tiny_mlp(), loader, loader, epochs=30, lr=5e-2, early_stopping_patience=1, monitor="val_acc",
+                  progress=False, verbose=False)
+    assert history.monitor == "val_acc" and history.epochs < 30
+    assert history.val_acc[history.best_epoch - 1] == max(history.val_acc)
+    with pytest.raises(ValueError, match="val_loader"):
+        fit(tiny_mlp(), loader, epochs=2, early_stopping_patience=1, progress=False)
+
+
+def test_mismatched_checkpoint_gives_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "two_classes.pt", tiny_mlp(classes=2), epoch=1)
+    with pytest.raises(ValueError, match=r"does not match this model.*3\.weight: checkpoint \[2, 8\] vs model \[10, 8\].*same architecture"):
+        load_checkpoint(path, tiny_mlp(classes=10))
+    other = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    with pytest.raises(ValueError, match=r"unexpected keys: 3\.weight"):
+        load_checkpoint(path, other)
+    with pytest.raises(FileNotFoundError, match="No checkpoint"):
+        load_checkpoint(tmp_path / "nothing.pt", other)
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="truncated"):
+        load_checkpoint(tmp_path / "broken.pt", other)
+
+
+def test_checkpoint_holds_only_plain_data_and_a_bare_state_dict_loads(tmp_path):
+    model = tiny_mlp()
+    history = History(train_loss=[1.0], train_acc=[0.5], lr=[0.1], seconds=[2.0], best_epoch=None)
+    path = save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1), 1, history)
+    raw = torch.load(path, weights_only=True)  # would fail on pickled custom classes
+    assert raw["epoch"] == 1 and raw["history"]["train_loss"] == [1.0]
+    assert load_checkpoint(path, tiny_mlp(seed=5))["history"] == history
+    torch.save(model.state_dict(), tmp_path / "bare.pt")
+    fresh = tiny_mlp(seed=9)
+    load_checkpoint(tmp_path / "bare.pt", fresh)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters()))
+
+
+def test_history_round_trips_through_json():
+    history = History(train_loss=[0.9, 0.5], train_acc=[0.7, 0.8], val_loss=[0.6, 0.55], val_acc=[0.79, 0.81],
+                      lr=[1e-3, 1e-3], seconds=[1.5, 1.25], best_epoch=2)
+    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
+    assert again == history
+    assert again.best_val_acc == 0.81 and again.total_seconds == 2.75 and again.epochs == 2
+
+
+def test_channels_last_reaches_the_model_and_its_inputs():
+    formats = []
+
+    class SmallCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(1, 4, 3, padding=1)
+            self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+
+        def forward(self, x):
+            formats.append(x.is_contiguous(memory_format=torch.channels_last))
+            return self.head(self.conv(x))
+
+    images, labels = separable_data(32)
+    loader = tensor_loader(images, labels, batch_size=16, mean=0.5, std=0.3)
+    model = SmallCNN()
+    history = fit(model, loader, loader, epochs=1, channels_last=True, progress=False, verbose=False)
+    assert history.epochs == 1 and formats and all(formats)
+    assert model.conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_scheduler_names_objects_and_unknown_names():
+    images, labels = separable_data(32)
+    loader = tensor_loader(images, labels, batch_size=8)  # 4 batches per epoch
+    h = fit(tiny_mlp(), loader, epochs=3, lr=0.1, scheduler="onecycle", progress=False, verbose=False)
+    assert h.lr[0] < h.lr[1] and h.lr[2] < h.lr[1]  # warm up, then anneal
+    model = tiny_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    cosine = make_scheduler("cosine", optimizer, epochs=2, steps_per_epoch=4)
+    fit(model, loader, epochs=2, optimizer=optimizer, scheduler=cosine, scheduler_step="batch", progress=False, verbose=False)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-9)  # annealed to 0 after 8 steps
+    model = tiny_mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    step = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+    h = fit(model, loader, epochs=3, optimizer=optimizer, scheduler=step, progress=False, verbose=False)
+    assert h.lr == pytest.approx([0.1, 0.05, 0.025])  # a caller's scheduler steps once per epoch
+    with pytest.raises(ValueError, match="Unknown scheduler 'cosin'.*onecycle, cosine"):
+        fit(tiny_mlp(), loader, epochs=1, scheduler="cosin", progress=False)
+
+
+def test_clear_errors_for_bad_input():
+    images, labels = separable_data(16)
+    loader = tensor_loader(images, labels, batch_size=8)
+
+    class Unflattened(nn.Module):
+        def forward(self, x):
+            return torch.zeros(x.shape[0], 1, 10, requires_grad=True)
+
+    with pytest.raises(ValueError, match=r"model returned shape \[8, 1, 10\].*CrossEntropyLoss needs \[batch, classes\]"):
+        fit(Unflattened(), loader, epochs=1, optimizer=torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.1), progress=False)
+    with pytest.raises(ValueError, match="a label is 1 but the model only outputs 1 classes"):
+        fit(tiny_mlp(classes=1), loader, epochs=1, progress=False)
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1"):
+        fit(tiny_mlp(), loader, epochs=0)
+    empty = DataLoader(TensorDataset(torch.zeros(0, 1, 4, 4), torch.zeros(0, dtype=torch.long)), batch_size=4)
+    with pytest.raises(ValueError, match="train_loader is empty"):
+        fit(tiny_mlp(), empty, epochs=1)
+    with pytest.raises(ValueError, match="evaluation loader is empty"):
+        evaluate(tiny_mlp(), empty)
+    with pytest.raises(ValueError, match="resume=True needs checkpoint_path"):
+        fit(tiny_mlp(), loader, epochs=1, resume=True)
+    broken = tiny_mlp()
+    with torch.no_grad():
+        broken[1].weight.fill_(float("nan"))  # what a far too large learning rate leads to
+    with pytest.raises(FloatingPointError, match="Lower the learning rate"):
+        fit(broken, loader, epochs=1, progress=False, verbose=False)
+
+
+def test_tensor_loader_converts_normalises_and_augments_per_batch():
+    images = torch.full((10, 3, 2, 2), 255, dtype=torch.uint8)
+    images[:, 1] = 0
+    loader = tensor_loader(images, torch.zeros(10), batch_size=4, mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5])
+    batches = list(loader)
+    assert [len(y) for _, y in batches] == [4, 4, 2] and len(loader) == 3
+    x, y = batches[0]
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
+    assert torch.all(x[:, 0] == 1.0) and torch.all(x[:, 1] == -1.0)
+
+    calls = []
+
+    def flip(image):  # augment receives one float image in [0, 1] at a time
+        calls.append(image.shape)
+        assert image.dtype == torch.float32 and image.max() <= 1
+        return image.flip(-1)
+
+    x, _ = next(iter(tensor_loader(images, torch.zeros(10), batch_size=4, augment=flip)))
+    assert calls == [torch.Size([3, 2, 2])] * 4 and x.shape == (4, 3, 2, 2)
+    floats = torch.rand(6, 4, 4)  # float [N, H, W] gets a channel and is not divided by 255
+    x, _ = next(iter(tensor_loader(floats, torch.zeros(6), batch_size=6)))
+    assert x.shape == (6, 1, 4, 4) and torch.allclose(x[:, 0], floats)
+    with pytest.raises(ValueError, match="10 images but 9 labels"):
+        tensor_loader(images, torch.zeros(9))
+    with pytest.raises(ValueError, match="both mean and std"):
+        BatchTransform(mean=0.5)
+    with pytest.raises(ValueError, match="2 values but the images have 3 channels"):
+        next(iter(tensor_loader(images, torch.zeros(10), mean=[0.5, 0.5], std=[0.2, 0.2])))
+
+
+def test_amp_is_never_used_on_cpu_and_default_num_workers():
+    cpu = torch.device("cpu")
+    assert _autocast_dtype("auto", cpu) is None and _autocast_dtype(True, cpu) is None
+    assert _autocast_dtype("fp16", torch.device("cuda")) == torch.float16
+    assert _autocast_dtype(False, torch.device("cuda")) is None
+    with pytest.raises(ValueError, match="Unknown amp"):
+        _autocast_dtype("half", torch.device("cuda"))
+    assert 0 <= default_num_workers() <= 4
+
+
+def test_each_epoch_iterates_the_loaders_once():
+    # tqdm.auto(loader) would call iter(loader) twice, which starts DataLoader workers twice.
+    images, labels = separable_data(16)
+    train, val = PowerCut(tensor_loader(images, labels, batch_size=8), 0), PowerCut(tensor_loader(images, labels, batch_size=8), 0)
+    fit(tiny_mlp(), train, val, epochs=3, progress=True, verbose=False)
+    assert train.iterations == 3 and val.iterations == 3
