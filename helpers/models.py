@@ -1,0 +1,228 @@
+"""Small networks for the lessons: a VGG-style CNN built from a config list, and a plain MLP.
+
+A VGG config lists the feature extractor from input to output: a number is a 3x3 convolution with that many
+output channels (each followed by a normalization layer and ReLU), and ``"M"`` is a 2x2 max pooling that halves
+the height and width, exactly like the tables in the VGG paper (Simonyan & Zisserman, 2015)::
+
+    >>> from helpers.models import make_vgg, count_parameters
+    >>> model = make_vgg("vgg_small")                      # for 1x28x28 Fashion-MNIST images
+    >>> model(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    >>> count_parameters(model)
+    584618
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+__all__ = [
+    "VGG_CONFIGS",
+    "NORM_KINDS",
+    "VGG",
+    "make_vgg",
+    "make_norm",
+    "make_mlp",
+    "vgg_feature_shape",
+    "count_parameters",
+]
+
+# Channels per 3x3 conv; "M" = 2x2 max pooling. Sized for 28x28 inputs (28 -> 14 -> 7 -> 3).
+VGG_CONFIGS: dict[str, list[int | str]] = {
+    "vgg_tiny": [16, "M", 32, "M", 64, "M"],  # one conv per block: seconds per epoch, for quick experiments
+    "vgg_small": [32, 32, "M", 64, 64, "M", 128, 128, "M"],  # two convs per block, like VGG's deeper configs
+    "vgg_quick": [16, 16, "M", 32, 32, "M", 64, 64, "M"],  # vgg_small at half width: ~4x fewer multiply-adds
+    "vgg_fast": [32, "M", 64, 64, "M", 128, 128, "M"],  # vgg_small without the costly second 28x28 conv
+    "vgg11_28": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M"],  # VGG "A" (VGG11) with 4 of its 5 pools
+}
+
+NORM_KINDS = ("batch", "layer", "instance", "group", "none")
+
+
+def make_norm(kind: str, channels: int, groups: int = 8) -> nn.Module:
+    """A normalization layer for a ``channels``-channel feature map (N, C, H, W).
+
+    ``kind`` says over which axes the mean and variance are taken:
+
+    - ``"batch"``: per channel, over N, H, W (``nn.BatchNorm2d``; uses running statistics in eval mode)
+    - ``"layer"``: per image, over C, H, W (``nn.GroupNorm`` with one group, the usual LayerNorm for conv nets)
+    - ``"instance"``: per image and channel, over H, W (``nn.InstanceNorm2d`` with learnable scale and shift)
+    - ``"group"``: per image and group of ``channels // groups`` channels, over those channels and H, W
+    - ``"none"``: ``nn.Identity()``
+
+    >>> make_norm("group", 32)
+    GroupNorm(8, 32, eps=1e-05, affine=True, bias=True)
+    """
+    if kind == "batch":
+        return nn.BatchNorm2d(channels)
+    if kind == "layer":
+        return nn.GroupNorm(1, channels)
+    if kind == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if kind == "group":
+        groups = min(groups, channels)
+        if channels % groups:
+            raise ValueError(f"GroupNorm needs channels ({channels}) divisible by groups ({groups}); choose another group count.")
+        return nn.GroupNorm(groups, channels)
+    if kind == "none":
+        return nn.Identity()
+    raise ValueError(f"Unknown normalization {kind!r}: use one of {', '.join(NORM_KINDS)}.")
+
+
+def _resolve_config(config: str | Sequence[int | str]) -> list[int | str]:
+    if isinstance(config, str):
+        if config not in VGG_CONFIGS:
+            raise ValueError(f"Unknown VGG config {config!r}: use one of {', '.join(VGG_CONFIGS)} or pass a list like [32, 'M', 64, 'M'].")
+        return list(VGG_CONFIGS[config])
+    items = list(config)
+    if not any(isinstance(v, int) and not isinstance(v, bool) for v in items):
+        raise ValueError(f"A VGG config needs at least one conv layer (a positive int), got {items!r}.")
+    for v in items:
+        if v == "M":
+            continue
+        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
+            raise ValueError(f"VGG config entries are positive ints (conv channels) or 'M' (max pooling), got {v!r} in {items!r}.")
+    return items
+
+
+def vgg_feature_shape(config: str | Sequence[int | str], image_size: int = 28) -> tuple[int, int, int]:
+    """(channels, height, width) that the feature extractor of ``config`` outputs for a square image.
+
+    Each "M" halves the size, rounding down (``nn.MaxPool2d(2)``); 3x3 convs with padding 1 keep it.
+
+    >>> vgg_feature_shape("vgg_small")          # 28 -> 14 -> 7 -> 3
+    (128, 3, 3)
+    """
+    items = _resolve_config(config)
+    size, channels = image_size, 0
+    for v in items:
+        if v == "M":
+            size //= 2
+            if size < 1:
+                raise ValueError(f"Config {items!r} pools a {image_size}x{image_size} image down to nothing; use fewer 'M'.")
+        else:
+            channels = int(v)
+    return channels, size, size
+
+
+class VGG(nn.Module):
+    """A VGG-style network: ``features`` (conv blocks), ``pool`` (global average pool or nothing), ``classifier``."""
+
+    def __init__(self, features: nn.Sequential, pool: nn.Module, classifier: nn.Sequential):
+        super().__init__()
+        self.features = features
+        self.pool = pool
+        self.classifier = classifier
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x)
+        x = self.pool(x)
+        x = torch.flatten(x, 1)
+        return self.classifier(x)
+
+
+def make_vgg(
+    config: str | Sequence[int | str] = "vgg_small",
+    in_channels: int = 1,
+    num_classes: int = 10,
+    dropout: float = 0.5,
+    batch_norm: bool = True,
+    global_pool: bool = False,
+    *,
+    norm: str | None = None,
+    hidden: int = 256,
+    image_size: int = 28,
+) -> VGG:
+    """Build a VGG-style classifier from a config (a name in ``VGG_CONFIGS`` or a list like ``[32, "M", 64, "M"]``).
+
+    Each number adds ``Conv2d(3x3, padding=1) -> norm -> ReLU``; each ``"M"`` adds ``MaxPool2d(2)``.
+    The classifier is ``Dropout -> Linear(hidden) -> ReLU -> Dropout -> Linear(num_classes)`` on the flattened
+    feature map (the paper's FC-4096, FC-4096, FC-1000, much smaller), or, with ``global_pool=True``, a global
+    average pool followed by ``Dropout -> Linear(num_classes)``. It returns logits: no softmax
+    (``nn.CrossEntropyLoss`` applies log-softmax itself).
+
+    ``batch_norm=True`` is ``norm="batch"``; ``norm`` chooses another kind (see ``make_norm``).
+    Convs are bias-free when a normalization follows them (its shift does the bias's job).
+
+    >>> make_vgg([8, "M", 16, "M"], hidden=32)(torch.zeros(1, 1, 28, 28)).shape
+    torch.Size([1, 10])
+    """
+    items = _resolve_config(config)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout is a probability of dropping a unit, in [0, 1); got {dropout}.")
+    kind = norm if norm is not None else ("batch" if batch_norm else "none")
+    if kind not in NORM_KINDS:
+        raise ValueError(f"Unknown normalization {kind!r}: use one of {', '.join(NORM_KINDS)}.")
+    channels_out, height, width = vgg_feature_shape(items, image_size)
+
+    layers: list[nn.Module] = []
+    channels = in_channels
+    for v in items:
+        if v == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2))
+        else:
+            layers.append(nn.Conv2d(channels, int(v), kernel_size=3, padding=1, bias=(kind == "none")))
+            layers.append(make_norm(kind, int(v)))
+            layers.append(nn.ReLU(inplace=True))
+            channels = int(v)
+    features = nn.Sequential(*layers)
+
+    if global_pool:
+        pool: nn.Module = nn.AdaptiveAvgPool2d(1)
+        classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels_out, num_classes))
+    else:
+        pool = nn.Identity()
+        classifier = nn.Sequential(
+            nn.Dropout(dropout),
+            nn.Linear(channels_out * height * width, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, num_classes),
+        )
+    return VGG(features, pool, classifier)
+
+
+def make_mlp(
+    in_features: int = 28 * 28,
+    hidden: Sequence[int] = (512, 512),
+    num_classes: int = 10,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> nn.Sequential:
+    """A multilayer perceptron for flattened images: ``Flatten -> [Linear -> (BatchNorm1d) -> ReLU -> (Dropout)] * k -> Linear``.
+
+    >>> make_mlp(hidden=(64,), dropout=0.5)
+    Sequential(
+      (0): Flatten(start_dim=1, end_dim=-1)
+      (1): Linear(in_features=784, out_features=64, bias=True)
+      (2): ReLU()
+      (3): Dropout(p=0.5, inplace=False)
+      (4): Linear(in_features=64, out_features=10, bias=True)
+    )
+    """
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout is a probability of dropping a unit, in [0, 1); got {dropout}.")
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = in_features
+    for h in hidden:
+        layers.append(nn.Linear(width, h, bias=not batch_norm))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(h))
+        layers.append(nn.ReLU())
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = True) -> int:
+    """Number of parameters (weights and biases) in ``model``; buffers such as BN running means are not counted.
+
+    >>> count_parameters(nn.Linear(784, 10))   # 784*10 weights + 10 biases
+    7850
+    """
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
