@@ -32,8 +32,11 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"record() takes numbers, strings or booleans, not {type(value).__name__}")
 
 
-def record(quiet: bool = False, **numbers: Any) -> dict[str, Any]:
-    """Record key numbers (accuracy, seconds, ...) for this notebook; later calls add or overwrite keys."""
+def record(quiet: bool = False, **numbers: Any) -> None:
+    """Record key numbers (accuracy, seconds, ...) for this notebook; later calls add or overwrite keys.
+
+    Returns nothing, so a notebook cell that ends with ``record(...)`` shows only the printed line.
+    """
     values = {key: _plain(value) for key, value in numbers.items()}
     path = os.environ.get(RESULTS_ENV)
     if path:
@@ -44,7 +47,6 @@ def record(quiet: bool = False, **numbers: Any) -> dict[str, Any]:
         file.write_text(json.dumps(current, indent=2))
     if not quiet:
         print("recorded: " + ", ".join(f"{k}={v}" for k, v in values.items()))
-    return values
 
 
 def read_results(path: str | Path) -> dict[str, Any]:
