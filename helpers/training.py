@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from tqdm import tqdm as text_tqdm
 from tqdm.auto import tqdm
 
 SCHEDULER_NAMES = ("onecycle", "cosine")
@@ -75,7 +76,7 @@ class History:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain lists and numbers (for json.dump and for checkpoints loaded with weights_only=True)."""
-        return asdict(self)
+        return {**asdict(self), "best_val_acc": self.best_val_acc, "total_seconds": self.total_seconds}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "History":
@@ -208,6 +209,16 @@ def _check_outputs(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: Callabl
                          f"(labels must be 0..{outputs.shape[1] - 1}). Make the last layer's out_features the number of classes.")
 
 
+def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
+    """A progress bar that disappears when done: a widget in Jupyter, text in a terminal.
+
+    $COURSE_PROGRESS=text forces text bars (useful for papermill runs), =off hides them.
+    """
+    mode = os.environ.get("COURSE_PROGRESS", "auto").strip().lower()
+    bar_class = text_tqdm if mode == "text" else tqdm
+    return bar_class(total=total, desc=desc, leave=False, disable=not enabled or mode == "off")
+
+
 def _length(loader: Any) -> int | None:
     try:
         return len(loader)
@@ -256,7 +267,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
     total_correct = torch.zeros((), device=device, dtype=torch.long)
     total_count = 0
     # (a bar we update by hand: tqdm.auto would call iter(loader) twice, starting DataLoader workers twice)
-    bar = tqdm(total=_length(loader), desc=desc, leave=False, disable=not progress)
+    bar = _progress_bar(_length(loader), desc, progress)
     for step, batch in enumerate(loader):
         images, labels = _to_device(batch, device, channels_last)
 
@@ -311,7 +322,7 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable | None = No
     was_training = model.training
     model.eval()
     total_loss, total_correct, total_count = 0.0, 0, 0
-    bar = tqdm(total=_length(loader), desc=desc, leave=False, disable=not progress)
+    bar = _progress_bar(_length(loader), desc, progress)
     try:
         with torch.inference_mode():
             for step, batch in enumerate(loader):
@@ -344,7 +355,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
     was_training = model.training
     model.eval()
     all_logits, all_labels = [], []
-    bar = tqdm(total=_length(loader), desc="predict", leave=False, disable=not progress)
+    bar = _progress_bar(_length(loader), "predict", progress)
     try:
         with torch.inference_mode():
             for batch in loader:

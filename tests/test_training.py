@@ -338,3 +338,33 @@ def test_each_epoch_iterates_the_loaders_once():
     train, val = PowerCut(tensor_loader(images, labels, batch_size=8), 0), PowerCut(tensor_loader(images, labels, batch_size=8), 0)
     fit(tiny_mlp(), train, val, epochs=3, progress=True, verbose=False)
     assert train.iterations == 3 and val.iterations == 3
+
+
+def test_progress_can_be_forced_to_text_or_off(monkeypatch, capsys):
+    images, labels = separable_data(16)
+    loader = tensor_loader(images, labels, batch_size=8)
+    monkeypatch.setenv("COURSE_PROGRESS", "text")
+    fit(tiny_mlp(), loader, epochs=1, verbose=False)
+    assert "epoch 1/1" in capsys.readouterr().err  # tqdm's text bar writes to stderr
+    monkeypatch.setenv("COURSE_PROGRESS", "off")
+    fit(tiny_mlp(), loader, epochs=1, verbose=False)
+    assert capsys.readouterr().err == ""
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+@cuda
+@pytest.mark.parametrize("amp", ["auto", "bf16", "fp16", False])
+def test_fit_on_the_gpu_with_mixed_precision_and_channels_last(amp):
+    images, labels = separable_data(256)
+    loader = tensor_loader(images, labels, batch_size=32, shuffle=True, mean=0.5, std=0.3, device="cuda")
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 2))
+    history = fit(model, loader, loader, epochs=4, lr=1e-2, device="cuda", amp=amp, channels_last=True,
+                  scheduler="onecycle", progress=False, verbose=False)
+    assert next(model.parameters()).device.type == "cuda"
+    assert history.train_loss[-1] < history.train_loss[0] and history.val_acc[-1] >= 0.9
+    logits, y = predict(model, loader)
+    assert logits.device.type == "cpu" and logits.dtype == torch.float32 and len(y) == 256
