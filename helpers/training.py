@@ -376,7 +376,7 @@ def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | N
 # --------------------------------------------------------------------------------------------
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer | None = None, epoch: int = 0,
                     history: History | None = None, *, scheduler: Any = None, scaler: Any = None,
-                    best_model: dict[str, torch.Tensor] | None = None) -> Path:
+                    best_model: dict[str, torch.Tensor] | None = None, planned_epochs: int | None = None) -> Path:
     """Save model, optimizer, scheduler, epoch and history to ``path`` (plain tensors, dicts and lists).
 
     >>> save_checkpoint("checkpoints/cnn.pt", model, optimizer, epoch=3, history=history)
@@ -390,7 +390,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         "scaler": None if scaler is None else scaler.state_dict(),
         "epoch": int(epoch),
         "history": None if history is None else history.to_dict(),
-        "best_model": best_model,
+        "best_model": best_model,  # kept by fit(restore_best=True)
+        "planned_epochs": planned_epochs,  # the `epochs` of the fit() call (its schedule depends on it)
         "rng_state": torch.get_rng_state(),  # so a resumed run shuffles like an uninterrupted one
     }
     temporary = path.with_name(path.name + ".tmp")
@@ -516,6 +517,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     loss_fn = nn.CrossEntropyLoss() if loss_fn is None else loss_fn
     if optimizer is None:
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    scheduler_name = scheduler
     if isinstance(scheduler, str):
         scheduler = make_scheduler(scheduler, optimizer, epochs=epochs, steps_per_epoch=len(train_loader))
         scheduler_step = "batch"
@@ -529,14 +531,20 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     start_epoch = 0
     if resume and Path(checkpoint_path).is_file():
         saved = load_checkpoint(checkpoint_path, model, optimizer, scheduler=scheduler, scaler=scaler, map_location=device)
+        planned = saved.get("planned_epochs")
+        if isinstance(scheduler_name, str) and planned not in (None, epochs):
+            raise ValueError(f"{checkpoint_path} was saved during a {planned}-epoch {scheduler_name!r} schedule; resume it "
+                             f"with epochs={planned}, or pass resume=False to start a new {epochs}-epoch run.")
         start_epoch = saved["epoch"]
         history = saved["history"] or history
         history.monitor = monitor
         best_state = saved.get("best_model")
         if saved.get("rng_state") is not None:
             torch.set_rng_state(saved["rng_state"])
-        if history.best_epoch is not None:
-            best_value = getattr(history, monitor)[history.best_epoch - 1]
+        monitored = getattr(history, monitor)
+        if monitored:  # the best epoch so far, by this run's monitor
+            best_value = min(monitored) if monitor == "val_loss" else max(monitored)
+            history.best_epoch = monitored.index(best_value) + 1
         if verbose:
             print(f"resumed from {checkpoint_path} after epoch {start_epoch}")
     elif resume and verbose:
@@ -587,7 +595,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
                       f"epochs (best {best_value:.3f} at epoch {history.best_epoch})")
         if checkpoint_path is not None:
             save_checkpoint(checkpoint_path, model, optimizer, epoch, history, scheduler=scheduler, scaler=scaler,
-                            best_model=best_state if restore_best else None)
+                            best_model=best_state if restore_best else None, planned_epochs=epochs)
 
     if restore_best and best_state is not None:
         model.load_state_dict(best_state)

@@ -368,3 +368,14 @@ def test_fit_on_the_gpu_with_mixed_precision_and_channels_last(amp):
     assert history.train_loss[-1] < history.train_loss[0] and history.val_acc[-1] >= 0.9
     logits, y = predict(model, loader)
     assert logits.device.type == "cpu" and logits.dtype == torch.float32 and len(y) == 256
+
+
+def test_resuming_a_schedule_with_a_different_number_of_epochs_is_refused(tmp_path):
+    images, labels = separable_data(16)
+    loader = tensor_loader(images, labels, batch_size=8)
+    path = tmp_path / "run.pt"
+    fit(tiny_mlp(), loader, epochs=2, scheduler="onecycle", checkpoint_path=path, progress=False, verbose=False)
+    with pytest.raises(ValueError, match="2-epoch 'onecycle' schedule; resume it with epochs=2"):
+        fit(tiny_mlp(), loader, epochs=5, scheduler="onecycle", checkpoint_path=path, resume=True, progress=False)
+    more = fit(tiny_mlp(), loader, epochs=4, checkpoint_path=path, resume=True, progress=False, verbose=False)
+    assert more.epochs == 4  # without a schedule, training longer is fine
