@@ -475,3 +475,367 @@ def check_sobel_magnitude(sobel_magnitude: Callable[..., Any]) -> None:
 
 
 # === checks: training and VGG (lesson 05 lab) ===
+# The lab builds a VGG-style network from a config, then trains and evaluates it by hand. Each check runs the
+# student's code on small cases; when an answer is wrong it looks for the classic mistake that explains it
+# (a missing model.eval(), softmax before CrossEntropyLoss, a wrong flatten size, dropout without rescaling ...).
+
+import re  # noqa: E402  (used by the checks below)
+
+
+def _leaf_layers(module: torch.nn.Module) -> list[torch.nn.Module]:
+    """The layers of a (possibly nested) module in order, without the containers."""
+    return [m for m in module.modules() if not list(m.children())]
+
+
+def _feature_shape(config: Sequence[int | str], in_channels: int, size: int) -> tuple[int, int, int]:
+    channels = in_channels
+    for v in config:
+        if v == "M":
+            size //= 2
+        else:
+            channels = int(v)
+    return channels, size, size
+
+
+def _expect_module(value: Any, what: str) -> torch.nn.Module:
+    if not isinstance(value, torch.nn.Module):
+        hint = "did you forget the return statement?" if value is None else "return nn.Sequential(*layers) (an nn.Module)."
+        raise CheckFailed(f"{what} should be an nn.Module, but it is {type(value).__name__}", hint)
+    return value
+
+
+def check_vgg_features(make_features: Callable[..., Any]) -> None:
+    """Check ``make_features(config, in_channels)``: per number Conv2d(3x3, padding=1) -> BatchNorm2d -> ReLU, per "M" MaxPool2d(2)."""
+
+    def case(config: list[int | str], in_channels: int, size: int) -> Callable[[], None]:
+        def run() -> None:
+            features = _expect_module(call_student(make_features, list(config), in_channels), "make_features(...)")
+            layers = _leaf_layers(features)
+            convs = [m for m in layers if isinstance(m, torch.nn.Conv2d)]
+            numbers = [int(v) for v in config if v != "M"]
+            expect_equal(len(convs), len(numbers), f"the number of Conv2d layers for config {config}",
+                         "add one nn.Conv2d for every number in the config (and one nn.MaxPool2d for every 'M').")
+            channels = in_channels
+            for i, (conv, out) in enumerate(zip(convs, numbers), start=1):
+                expect_equal(conv.kernel_size, (3, 3), f"conv {i}'s kernel_size", "VGG uses only 3x3 kernels: kernel_size=3.")
+                expect_equal(conv.padding, (1, 1), f"conv {i}'s padding",
+                             "use padding=1 with a 3x3 kernel so the convolution keeps the height and width (only 'M' halves them).")
+                expect_equal(conv.in_channels, channels, f"conv {i}'s in_channels",
+                             "keep track of the channels: the first conv takes in_channels, every later conv takes the "
+                             "out_channels of the conv before it.")
+                expect_equal(conv.out_channels, out, f"conv {i}'s out_channels", "a number in the config is that conv's out_channels.")
+                channels = out
+            expected_types: list[type] = []
+            for v in config:
+                expected_types += [torch.nn.MaxPool2d] if v == "M" else [torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.ReLU]
+            got_types = [type(m) for m in layers if not isinstance(m, (torch.nn.Identity, torch.nn.Dropout))]
+            if got_types != expected_types:
+                got = ", ".join(t.__name__ for t in got_types)
+                want = ", ".join(t.__name__ for t in expected_types)
+                hint = ("after each conv add nn.BatchNorm2d(out_channels), then nn.ReLU()."
+                        if torch.nn.BatchNorm2d not in got_types else
+                        "each number becomes Conv2d -> BatchNorm2d -> ReLU (in this order), each 'M' one nn.MaxPool2d(2).")
+                raise CheckFailed(f"the layers are [{got}], expected [{want}]", hint)
+            for i, (bn, out) in enumerate(zip([m for m in layers if isinstance(m, torch.nn.BatchNorm2d)], numbers), start=1):
+                expect_equal(bn.num_features, out, f"batch norm {i}'s num_features", "nn.BatchNorm2d(channels) takes the channels of the conv before it.")
+            for pool in (m for m in layers if isinstance(m, torch.nn.MaxPool2d)):
+                expect_true(pool.kernel_size in (2, (2, 2)) and pool.stride in (2, (2, 2)),
+                            f"a pooling layer has kernel_size={pool.kernel_size}, stride={pool.stride}, expected 2 and 2",
+                            "nn.MaxPool2d(2) halves height and width (its stride defaults to its kernel size).")
+            features.eval()
+            with torch.inference_mode():
+                out = call_student(features, torch.randn(2, in_channels, size, size))
+            expect_shape(out, (2, *_feature_shape(config, in_channels, size)), f"the feature map for a {in_channels}x{size}x{size} input")
+        return run
+
+    run_cases("vgg_features", {
+        "two blocks, gray 28x28": case([8, "M", 16, 16, "M"], 1, 28),
+        "three blocks, RGB 32x32": case([4, 4, "M", 8, "M", 8, "M"], 3, 32),
+        "one conv, no pooling": case([6], 2, 10),
+    })
+
+
+def check_flatten_size(flatten_size: Callable[..., Any]) -> None:
+    """Check ``flatten_size(config, image_size)`` = channels x height x width after the feature extractor."""
+
+    def case(config: list[int | str], size: int) -> Callable[[], None]:
+        def run() -> None:
+            got = call_student(flatten_size, list(config), size)
+            channels, height, width = _feature_shape(config, 1, size)
+            expected = channels * height * width
+            if isinstance(got, torch.Tensor) and got.numel() == 1:
+                got = got.item()
+            if not isinstance(got, (int, np.integer)) or isinstance(got, bool):
+                hint = "use // for halving (7 // 2 == 3), so the result stays a whole number: nn.Linear needs an int."
+                if got is None:
+                    hint = "did you forget the return statement?"
+                raise CheckFailed(f"flatten_size({config}, {size}) is {got!r} ({type(got).__name__}), expected the int {expected}", hint)
+            pools = sum(v == "M" for v in config)
+            numbers = [int(v) for v in config if v != "M"]
+            wrong = {
+                channels * size * size: "each 'M' (max pooling) halves the height and the width.",
+                numbers[0] * height * width: "the channels that reach the classifier are those of the LAST conv.",
+                sum(numbers) * height * width: "channels do not add up across convs: take the last conv's channels.",
+                height * width: "multiply by the number of channels too: the feature map is channels x height x width.",
+                channels * height: "the feature map is channels x height x WIDTH: multiply by both sizes.",
+            }
+            exact = size / 2 ** pools
+            if exact != height:
+                wrong[round(channels * exact * exact)] = f"pooling rounds down: a side of {size} pooled {pools} times is {height}, not {exact:g}."
+            wrong.pop(expected, None)
+            expect_equal(int(got), expected, f"flatten_size({config}, {size})",
+                         wrong.get(int(got), "follow the size through the config: 3x3 convs with padding 1 keep it, each 'M' halves it "
+                                             "(rounding down); multiply by the last conv's channels."))
+        return run
+
+    run_cases("flatten_size", {
+        "two blocks on 28x28": case([8, "M", 16, "M"], 28),
+        "vgg_small on 28x28 (7 -> 3)": case([32, 32, "M", 64, 64, "M", 128, 128, "M"], 28),
+        "RGB-sized 32x32": case([8, "M"], 32),
+        "four pools (28 -> 1)": case([16, "M", 32, "M", 64, "M", 64, "M"], 28),
+        "no pooling": case([4], 5),
+    })
+
+
+def check_vgg_model(build_vgg: Callable[..., Any]) -> None:
+    """Check ``build_vgg(config, num_classes)`` for 1x28x28 images: returns logits [N, num_classes], no softmax."""
+
+    def case(config: list[int | str], num_classes: int) -> Callable[[], None]:
+        def run() -> None:
+            model = _expect_module(call_student(build_vgg, list(config), num_classes), "build_vgg(...)")
+            channels, height, width = _feature_shape(config, 1, 28)
+            if any(isinstance(m, (torch.nn.Softmax, torch.nn.LogSoftmax)) for m in model.modules()):
+                raise CheckFailed("the model contains a Softmax layer",
+                                  "return raw scores (logits): nn.CrossEntropyLoss applies log-softmax itself, and a softmax "
+                                  "before it squashes the gradients so training stalls. Use softmax only to show probabilities.")
+            model.eval()
+            torch.manual_seed(0)
+            try:
+                with torch.inference_mode():
+                    out = model(torch.randn(4, 1, 28, 28))
+            except RuntimeError as err:
+                shapes = re.search(r"\((\d+)x(\d+) and (\d+)x(\d+)\)", str(err))
+                if shapes and int(shapes.group(2)) == width and channels * height * width != width:
+                    raise CheckFailed(
+                        f"the model crashed: {err}",
+                        f"the feature map was not flattened: the nn.Linear saw rows of {width} numbers (one image row). Add "
+                        f"nn.Flatten() before the first nn.Linear, which then needs in_features={channels * height * width}.") from err
+                if shapes:
+                    raise CheckFailed(
+                        f"the model crashed: {err}",
+                        f"wrong flatten size: after the features a 28x28 image is {channels}x{height}x{width}, so the first "
+                        f"nn.Linear needs in_features={channels * height * width} (use your flatten_size).") from err
+                raise CheckFailed(f"the model crashed with RuntimeError: {err}", "read the traceback above to find the layer.") from err
+            expect_shape(out, (4, num_classes), "the model's output for 4 images",
+                         "flatten the feature map (nn.Flatten()) and end with nn.Linear(..., num_classes).")
+            rows = out.float().sum(dim=1)
+            if bool((out >= 0).all()) and torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
+                raise CheckFailed("the outputs are probabilities (each row sums to 1)",
+                                  "return logits: remove the softmax, nn.CrossEntropyLoss applies log-softmax itself.")
+        return run
+
+    run_cases("vgg_model", {
+        "two blocks, 10 classes": case([8, "M", 16, "M"], 10),
+        "three blocks (7 -> 3), 5 classes": case([8, 8, "M", 16, "M", 16, "M"], 5),
+    })
+
+
+def _small_cnn(seed: int) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
+                               torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 3))
+
+
+def check_train_step(train_step: Callable[..., Any]) -> None:
+    """Check ``train_step(model, images, labels, loss_fn, optimizer) -> float`` (train mode, zero_grad, forward, loss, backward, step)."""
+    import copy
+
+    generator = torch.Generator().manual_seed(5)
+    batches = [(torch.randn(8, 1, 6, 6, generator=generator), torch.randint(0, 3, (8,), generator=generator)) for _ in range(2)]
+
+    def reference_steps(n: int) -> tuple[torch.nn.Module, list[float]]:
+        model = _small_cnn(1)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        losses = []
+        for images, labels in batches[:n]:
+            model.train()
+            optimizer.zero_grad()
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        return model, losses
+
+    def student_steps(n: int) -> tuple[torch.nn.Module, list[Any]]:
+        model = _small_cnn(1)
+        model.eval()  # as after an evaluation: the step must switch back to training mode
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+        results = [call_student(train_step, model, images, labels, torch.nn.CrossEntropyLoss(), optimizer) for images, labels in batches[:n]]
+        return model, results
+
+    def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+        return all(torch.allclose(p, q, atol=1e-5, rtol=1e-4) for p, q in zip(a.parameters(), b.parameters()))
+
+    def first_step() -> None:
+        model, (result,) = student_steps(1)
+        reference, (loss,) = reference_steps(1)
+        if isinstance(result, torch.Tensor):
+            raise CheckFailed("train_step returned a tensor",
+                              "return loss.item(): a plain float, so the graph of this batch is freed and can be summed up safely.")
+        if not isinstance(result, (float, np.floating)):
+            raise CheckFailed(f"train_step returned {type(result).__name__}, expected the loss as a float",
+                              "did you forget `return loss.item()`?" if result is None else "return loss.item().")
+        expect_true(model.training, "after train_step the model is still in eval mode",
+                    "start with model.train(): batch norm (and dropout) must use their training behaviour while you train.")
+        with torch.no_grad():
+            logits = _small_cnn(1).train()(batches[0][0])
+            after_softmax = torch.nn.functional.cross_entropy(logits.softmax(dim=1), batches[0][1]).item()
+        if abs(result - after_softmax) < 1e-5:
+            raise CheckFailed("the loss was computed on softmax probabilities",
+                              "pass the raw model outputs (logits) to nn.CrossEntropyLoss: it applies log-softmax itself.")
+        expect_close(result, loss, "the returned loss", atol=1e-4, hint="compute loss_fn(model(images), labels) on this batch and return loss.item().")
+        untouched = _small_cnn(1)
+        if same_weights(model, untouched):
+            raise CheckFailed("the weights did not change",
+                              "call loss.backward() and then optimizer.step(), and call optimizer.zero_grad() BEFORE backward, not between backward and step.")
+        expect_true(same_weights(model, reference), "the weights after one step differ from a correct step",
+                    "the order is: optimizer.zero_grad(), outputs = model(images), loss = loss_fn(outputs, labels), loss.backward(), optimizer.step().")
+
+    def second_step() -> None:
+        model, results = student_steps(2)
+        reference, losses = reference_steps(2)
+        if not same_weights(model, reference):
+            raise CheckFailed("the weights after a second step differ from two correct steps",
+                              "gradients add up across steps unless you clear them: call optimizer.zero_grad() at the start of every step.")
+        expect_close(results[1], losses[1], "the loss of the second step", atol=1e-4)
+
+    run_cases("train_step", {"one step from eval mode": first_step, "a second step": second_step})
+
+
+class _SpyClassifier(torch.nn.Module):
+    """Predicts the class written in each image's first pixel and records how it was called (mode, autograd)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = torch.nn.Parameter(torch.ones(()))
+        self.calls: list[dict[str, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls.append({"training": self.training, "grad": torch.is_grad_enabled()})
+        predicted = x[:, 0, 0, 0].long()
+        logits = torch.nn.functional.one_hot(predicted, 10).float() * self.scale
+        if self.training:  # like dropout: train-mode predictions are noisy
+            logits = logits + torch.randn_like(logits) * 3
+        return logits
+
+
+def _spy_batches(predictions: list[list[int]], labels: list[list[int]]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    batches = []
+    for pred, lab in zip(predictions, labels):
+        images = torch.zeros(len(pred), 1, 4, 4)
+        images[:, 0, 0, 0] = torch.tensor(pred, dtype=torch.float32)
+        batches.append((images, torch.tensor(lab)))
+    return batches
+
+
+def check_evaluate(evaluate_accuracy: Callable[..., Any]) -> None:
+    """Check ``evaluate_accuracy(model, loader) -> float`` in [0, 1]: eval mode, no autograd, counted over images."""
+
+    def case(predictions: list[list[int]], labels: list[list[int]]) -> Callable[[], None]:
+        def run() -> None:
+            model = _SpyClassifier().train()  # as after training
+            loader = _spy_batches(predictions, labels)
+            torch.manual_seed(0)
+            result = call_student(evaluate_accuracy, model, loader)
+            if isinstance(result, torch.Tensor) and result.numel() == 1:
+                result = result.item()
+            if not isinstance(result, (float, int, np.floating, np.integer)) or isinstance(result, bool):
+                raise CheckFailed(f"evaluate_accuracy returned {type(result).__name__}, expected a float",
+                                  "did you forget the return statement?" if result is None else "return correct / total as a float.")
+            expect_equal(len(model.calls), len(loader), "the number of batches the model saw", "run the model on every batch of the loader.")
+            expect_true(not any(c["training"] for c in model.calls), "the model ran in training mode",
+                        "call model.eval() before the loop: dropout would drop units and batch norm would use batch statistics.")
+            expect_true(not any(c["grad"] for c in model.calls), "autograd was recording the evaluation",
+                        "wrap the loop in `with torch.inference_mode():` (no graph is built: faster and less memory).")
+            correct = sum(int(p == l) for ps, ls in zip(predictions, labels) for p, l in zip(ps, ls))
+            total = sum(len(ls) for ls in labels)
+            expected = correct / total
+            batch_mean = float(np.mean([np.mean(np.equal(ps, ls)) for ps, ls in zip(predictions, labels)]))
+            if abs(float(result) - 100 * expected) < 1e-6 and expected > 0:
+                raise CheckFailed(f"evaluate_accuracy returned {result}, a percentage", f"return a fraction: {expected:g}, not {100 * expected:g}.")
+            hint = ("you averaged the per-batch accuracies, but the last batch is smaller: add up the correct images and "
+                    "divide by the total number of images." if abs(float(result) - batch_mean) < 1e-6 else
+                    "count predictions (logits.argmax(dim=1)) equal to the labels over all batches, divide by the number of images.")
+            expect_close(float(result), expected, "the accuracy", atol=1e-6, hint=hint)
+        return run
+
+    run_cases("evaluate_accuracy", {
+        "batches of 4, 4 and 2": case([[1, 2, 3, 4], [0, 0, 0, 0], [5, 6]], [[1, 2, 3, 4], [0, 1, 2, 3], [0, 0]]),
+        "all correct": case([[7, 8, 9], [1]], [[7, 8, 9], [1]]),
+    })
+
+
+def check_dropout(dropout: Callable[..., Any]) -> None:
+    """Check ``dropout(x, p, training)``: inverted dropout (drop with probability p, scale kept units by 1/(1-p)); identity in eval."""
+
+    def in_training() -> None:
+        p = 0.2
+        x = torch.ones(200, 500)
+        torch.manual_seed(0)
+        out = call_student(dropout, x, p, True)
+        expect_true(isinstance(out, torch.Tensor), f"dropout returned {type(out).__name__}, expected a tensor",
+                    "did you forget the return statement?" if out is None else "return a tensor like x.")
+        expect_shape(out, tuple(x.shape), "dropout(x)")
+        expect_true(bool((x == 1).all()), "dropout changed its input x in place",
+                    "build a new tensor (x * mask / (1 - p)) instead of writing into x.")
+        dropped = float((out == 0).float().mean())
+        if dropped in (0.0, 1.0):
+            raise CheckFailed(f"{100 * dropped:.0f} % of the units were dropped, expected about {100 * p:.0f} %",
+                              "draw one random number per element: mask = (torch.rand_like(x) >= p).")
+        if abs(dropped - (1 - p)) < 0.02:
+            raise CheckFailed(f"{100 * dropped:.1f} % of the units were dropped, expected about {100 * p:.0f} %",
+                              "p is the probability of DROPPING a unit: keep a unit when its random number is >= p.")
+        expect_true(abs(dropped - p) < 0.02, f"{100 * dropped:.1f} % of the units were dropped, expected about {100 * p:.0f} %",
+                    "drop each unit with probability p: mask = (torch.rand_like(x) >= p).")
+        kept = out[out != 0]
+        if torch.allclose(kept, torch.ones_like(kept)):
+            raise CheckFailed("the kept units are unchanged (1.0), expected 1 / (1 - p) = 1.25",
+                              "inverted dropout scales the kept units by 1 / (1 - p) during training, so the expected value "
+                              "stays the same and nothing needs rescaling at test time.")
+        if torch.allclose(kept, torch.full_like(kept, 1 - p)):
+            raise CheckFailed("the kept units are multiplied by (1 - p) = 0.8, expected 1 / (1 - p) = 1.25",
+                              "divide by (1 - p) instead of multiplying: x * mask / (1 - p).")
+        expect_close(kept, torch.full_like(kept, 1 / (1 - p)), "the kept units", atol=1e-5, hint="kept units are x / (1 - p).")
+
+    def signed_values() -> None:
+        torch.manual_seed(1)
+        x = torch.randn(50, 40)
+        out = call_student(dropout, x, 0.5, True)
+        expect_shape(out, tuple(x.shape), "dropout(x)")
+        kept = out != 0
+        expect_close(out[kept], x[kept] * 2, "the kept values for p = 0.5", atol=1e-5, hint="kept units are x / (1 - p): here 2 x.")
+        again = call_student(dropout, x, 0.5, True)
+        expect_true(not torch.equal(again, out), "two calls dropped exactly the same units",
+                    "draw a new random mask on every call (do not seed inside the function).")
+
+    def in_eval() -> None:
+        torch.manual_seed(2)
+        x = torch.randn(30, 20)
+        out = call_student(dropout, x, 0.5, False)
+        expect_true(isinstance(out, torch.Tensor), f"dropout returned {type(out).__name__}, expected a tensor")
+        expect_shape(out, tuple(x.shape), "dropout(x, training=False)")
+        if bool((out == 0).any()) and not bool((x == 0).any()):
+            raise CheckFailed("units were dropped with training=False",
+                              "at evaluation time dropout does nothing: `if not training: return x` (model.eval() sets training=False).")
+        if torch.allclose(out, x * 0.5) or torch.allclose(out, x * 2):
+            raise CheckFailed("with training=False the output is x scaled",
+                              "with inverted dropout all the scaling happens in training; in eval return x unchanged.")
+        expect_close(out, x, "dropout(x, training=False)", atol=0, rtol=0, hint="in eval mode return x unchanged.")
+
+    def p_zero() -> None:
+        x = torch.randn(10, 10)
+        out = call_student(dropout, x, 0.0, True)
+        expect_close(out, x, "dropout(x, p=0, training=True)", atol=1e-6, hint="with p = 0 nothing is dropped and 1 / (1 - p) = 1.")
+
+    run_cases("dropout", {"training, p = 0.2": in_training, "training, signed values": signed_values,
+                          "eval mode": in_eval, "p = 0": p_zero})
