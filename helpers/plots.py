@@ -224,7 +224,7 @@ def plot_confusion_matrix(cm: Any, class_names: Sequence[str], normalize: bool =
     ax.set_ylabel("true class")
     ax.set_title(title or ("Confusion matrix (each row sums to 1)" if normalize else "Confusion matrix (counts)"))
     if annotate and n <= 30:
-        threshold = values.max() / 2 if values.size else 0
+        threshold = (1.0 if normalize else values.max()) / 2  # white text on dark cells
         for t in range(n):
             for p in range(n):
                 text = f"{values[t, p]:.2f}" if normalize else f"{int(values[t, p])}"
@@ -269,6 +269,7 @@ def plot_bar(values: Mapping[str, float] | Sequence[float], labels: Sequence[str
                       ha="right" if max(len(n) for n in names) > 6 else "center")
     if annotate:
         ax.bar_label(bars, labels=[fmt.format(v) for v in numbers], fontsize=8, padding=2)
+        ax.margins(**{"x" if horizontal else "y": 0.12})  # room for the labels
     ax.set_xlabel(xlabel or "")
     ax.set_ylabel(ylabel or "")
     if title:

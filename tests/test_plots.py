@@ -34,7 +34,7 @@ def test_show_images_torch_float_batch_with_labels_and_predictions():
     fig = show_images(images, labels=torch.tensor([0, 1, 2, 0, 1]), preds=[0, 2, 2, 0, 0], class_names=CLASSES,
                       ncols=3, title="validation images")
     assert isinstance(fig, Figure)
-    assert fig._suptitle.get_text() == "validation images"
+    assert fig.get_suptitle() == "validation images"
     titled = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in titled] == ["true: cat\npred: cat", "true: dog\npred: fox", "true: fox\npred: fox",
                                                  "true: cat\npred: cat", "true: dog\npred: cat"]
@@ -71,7 +71,7 @@ def test_show_images_numpy_hwc_and_lists_of_pil_images():
     single = show_images(batch[0])  # one HWC image
     assert len(shown_arrays(single)) == 1
 
-    pil = [Image.fromarray(batch[0]), Image.fromarray(batch[1][..., 0], mode="L")]
+    pil = [Image.fromarray(batch[0]), Image.fromarray(batch[1][..., 0])]
     fig = show_images(pil, labels=["photo", "gray photo"])
     arrays = shown_arrays(fig)
     assert arrays[0].shape == (5, 7, 3) and arrays[1].shape == (5, 7)
@@ -103,7 +103,7 @@ def test_plot_history_one_run_train_dashed_val_solid():
     assert list(train.get_xdata()) == [1, 2, 3]
     np.testing.assert_allclose(val.get_ydata(), [65, 75, 78])
     assert [t.get_text() for t in acc_ax.get_legend().get_texts()] == ["train", "validation"]
-    assert fig._suptitle.get_text() == "small CNN"
+    assert fig.get_suptitle() == "small CNN"
 
 
 def test_plot_history_compares_runs_and_accepts_dicts():
