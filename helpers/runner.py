@@ -83,6 +83,8 @@ def execute_notebook(
     results_file.unlink(missing_ok=True)
     old_env = os.environ.get(RESULTS_ENV)
     os.environ[RESULTS_ENV] = str(results_file)
+    # Text progress bars in executed copies: a widget bar saved by papermill shows as a frozen "0/19".
+    os.environ.setdefault("COURSE_PROGRESS", "text")
     start = time.perf_counter()
     error = ""
     try:
