@@ -265,6 +265,8 @@ def grade_class(submissions_dir: Path, solutions_dir: Path = REPO_ROOT / "soluti
     """Grade every submission (of lab ``lab`` only, if given); one result per student and lab."""
     solutions = find_solutions(solutions_dir)
     if lab is not None:
+        if not str(lab).isdigit():
+            raise FileNotFoundError(f"--lab takes a lab number such as 02, not {lab!r}.")
         lab = f"{int(lab):02d}"
         if lab not in solutions:
             raise FileNotFoundError(f"No solution for lab {lab} in {solutions_dir} (found: {', '.join(solutions) or 'none'}).")
@@ -286,15 +288,21 @@ def grade_class(submissions_dir: Path, solutions_dir: Path = REPO_ROOT / "soluti
         chosen[key] = submission
     results: list[LabResult] = []
     if lab is not None:  # a student folder without this lab: zero points, not silence
-        folders = {s.student for s in submissions if s.folder is not None} | {p.name for p in Path(submissions_dir).iterdir() if p.is_dir() and not p.name.startswith(".")}
+        folders = {p.name for p in Path(submissions_dir).iterdir() if p.is_dir() and not p.name.startswith(".")}
         for student in sorted(folders - {student for student, _ in chosen}):
             missing = LabResult(student, solutions[lab].stem, notes=["no submission"])
             missing.items = {item: "not handed in" for item in graded_cells(nbformat.read(solutions[lab], as_version=4))}
             results.append(missing)
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(grade_submission, sub, solutions[number], timeout, notebook_timeout, params, jobs)
-                   for (_, number), sub in sorted(chosen.items())]
-        results += [future.result() for future in futures]
+        futures = {key: pool.submit(grade_submission, sub, solutions[key[1]], timeout, notebook_timeout, params, jobs)
+                   for key, sub in sorted(chosen.items())}
+        for (student, number), future in futures.items():
+            try:
+                results.append(future.result())
+            except Exception as err:  # a bug or a broken notebook must cost one row, not the whole gradebook
+                failed = LabResult(student, solutions[number].stem, notes=[f"grader error: {type(err).__name__}: {err}"[:300]])
+                failed.items = {item: "not graded" for item in graded_cells(nbformat.read(solutions[number], as_version=4))}
+                results.append(failed)
     return sorted(results, key=lambda r: (r.lab, r.student))
 
 

@@ -111,11 +111,15 @@ def test_unreadable_notebook_is_a_row_not_a_crash(tmp_path):
     subs = tmp_path / "subs"
     subs.mkdir()
     (subs / f"zed__{NAME}").write_text("{ not json")
+    (subs / "yuri").mkdir()  # a student folder without this lab
     out = tmp_path / "gradebook.csv"
-    assert main([str(subs), "--solutions", str(FIXTURES), "--out", str(out)]) == 0
-    row = next(csv.DictReader(out.open(encoding="utf-8")))
-    assert (row["student"], row["passed"], row["total"]) == ("zed", "0", "3")
-    assert row["errors"].startswith(f"could not read zed__{NAME}")
+    assert main([str(subs), "--lab", "99", "--solutions", str(FIXTURES), "--out", str(out)]) == 0
+    rows = {row["student"]: row for row in csv.DictReader(out.open(encoding="utf-8"))}
+    assert (rows["zed"]["passed"], rows["zed"]["total"]) == ("0", "3")
+    assert rows["zed"]["errors"].startswith(f"could not read zed__{NAME}")
+    assert (rows["yuri"]["passed"], rows["yuri"]["total"]) == ("0", "3")
+    assert rows["yuri"]["errors"].startswith("no submission; relu: not handed in")
+    assert main([str(subs), "--lab", "42", "--solutions", str(FIXTURES), "--out", str(out)]) == 2
 
 
 # ---------------------------------------------------------------- the fake class, graded for real
