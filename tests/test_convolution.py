@@ -234,3 +234,12 @@ def test_kernel_builders_need_odd_sizes():
         C.mean_kernel(4)
     with pytest.raises(ValueError, match="odd kernel size"):
         C.gaussian_kernel(6, 1.0)
+
+
+def test_benchmark_conv2d_reports_four_methods(rng):
+    rows = C.benchmark_conv2d(rng.random((32, 32), dtype=np.float32), repeats=1, naive_crop=16)
+    assert [r["method"].split(" ")[0] for r in rows] == ["python", "NumPy", "OpenCV", "PyTorch"]
+    assert all(r["seconds"] > 0 for r in rows) and rows[2]["vs_opencv"] == 1.0
+    assert rows[0]["measured_on"] == "16x16, extrapolated" and rows[1]["measured_on"] == "32x32"
+    with pytest.raises(ValueError, match="gray"):
+        C.benchmark_conv2d(rng.random((8, 8, 3), dtype=np.float32))
