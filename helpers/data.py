@@ -18,7 +18,7 @@ Example::
     >>> from helpers.data import load_fashion_mnist_tensors, FASHION_MNIST_CLASSES
     >>> images, labels = load_fashion_mnist_tensors("train", limit=1000)   # 100 per class
     >>> images.shape, images.dtype, FASHION_MNIST_CLASSES[int(labels[0])]
-    (torch.Size([1000, 1, 28, 28]), torch.uint8, 'Pullover')
+    (torch.Size([1000, 1, 28, 28]), torch.uint8, 'Sneaker')
 
 Command line, for instructors preparing an offline lab room::
 
@@ -33,7 +33,6 @@ import gzip
 import hashlib
 import json
 import os
-import re
 import shutil
 import sys
 import tarfile
@@ -478,7 +477,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def pil_rgb_loader(path: str | os.PathLike) -> Image.Image:
     """Open an image file as an RGB PIL image (the loader our ImageFolders use).
 
-    >>> pil_rgb_loader("data/fruit/train/cherry/r0_10.jpg").mode
+    >>> pil_rgb_loader("data/fruit/test/apple_golden/r0_11.jpg").mode
     'RGB'
     """
     with Image.open(path) as image:
@@ -532,6 +531,15 @@ def _image_folder(split_dir: Path, transform: Callable | None, classes: Sequence
     return torchvision.datasets.ImageFolder(str(split_dir), transform=transform, loader=pil_rgb_loader)
 
 
+def _torchvision_dataset(cls: type, folder: Path, split: str, transform: Callable | None):
+    """torchvision's FashionMNIST / CIFAR10 over ``folder``, whose damage is reported in our words."""
+    try:
+        return cls(str(folder.parent), train=split == "train", transform=transform, download=False)
+    except RuntimeError as err:  # torchvision: "Dataset not found or corrupted. You can use download=True"
+        raise CorruptFileError(f"{folder} is incomplete or damaged (torchvision says: {err}). Delete {folder}; "
+                               "the next load unpacks it again (or downloads it).") from err
+
+
 def _check_split(split: str, allowed: tuple[str, ...]) -> None:
     if split not in allowed:
         raise ValueError(f"split must be one of {allowed}, not {split!r}.")
@@ -548,8 +556,7 @@ def load_fashion_mnist(split: str = "train", root: str | os.PathLike | None = No
     """
     _check_split(split, ("train", "test"))
     folder = prepare_dataset("fashion-mnist", root)  # <root>/FashionMNIST
-    return torchvision.datasets.FashionMNIST(str(folder.parent), train=split == "train",
-                                             transform=transform, download=False)
+    return _torchvision_dataset(torchvision.datasets.FashionMNIST, folder, split, transform)
 
 
 def load_fashion_mnist_tensors(split: str = "train", limit: int | None = None,
@@ -581,7 +588,7 @@ def load_cifar10(split: str = "train", root: str | os.PathLike | None = None, tr
     _check_split(split, ("train", "test"))
     folder = prepare_dataset("cifar10", root)
     if folder.name == "cifar-10-batches-py":
-        ds = torchvision.datasets.CIFAR10(str(folder.parent), train=split == "train", transform=transform)
+        ds = _torchvision_dataset(torchvision.datasets.CIFAR10, folder, split, transform)
         if ds.classes != CIFAR10_CLASSES:
             raise DataLayoutError(f"{folder} has classes {ds.classes}, expected {CIFAR10_CLASSES}.")
         return ds
@@ -711,7 +718,7 @@ def stratified_indices(labels: Sequence[int] | np.ndarray | torch.Tensor, limit:
     ``limit`` images in total (class counts differ by at most one) or ``per_class`` images of each class.
 
     >>> stratified_indices([0, 0, 0, 1, 1, 1], limit=4, seed=0)
-    array([0, 2, 3, 4])
+    array([0, 2, 4, 5])
     """
     labels = np.asarray(labels)
     if (limit is None) == (per_class is None):

@@ -152,6 +152,13 @@ def test_fashion_mnist_subset_is_stratified_and_deterministic(mirror):
     assert any(not torch.equal(a_images, other) for other in others)
 
 
+def test_damaged_unpacked_fashion_mnist_is_explained(mirror):
+    data.load_fashion_mnist("train")
+    (data.REPO_DATA_DIR / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(data.CorruptFileError, match="FashionMNIST is incomplete or damaged.*Delete"):
+        data.load_fashion_mnist("test")
+
+
 def test_wrong_unpacked_md5_is_caught(mirror, monkeypatch):
     ds = data.DATASETS["fashion-mnist"]
     wrong = dict(ds.unpacked_md5, **{"raw/t10k-labels-idx1-ubyte": "0" * 32})
