@@ -12,14 +12,18 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 from skimage import data as skdata
 
-from helpers.convolution import GAUSSIAN_3x3, benchmark_conv2d, gaussian_kernel
-from helpers.device import device_label, pick_device, set_cpu_threads
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a clone without installing
+
+from helpers.convolution import GAUSSIAN_3x3, benchmark_conv2d, gaussian_kernel  # noqa: E402
+from helpers.device import device_label, pick_device, set_cpu_threads  # noqa: E402
 
 GOAL = 5.0
 
