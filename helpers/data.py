@@ -810,6 +810,22 @@ def _hash_matches_name(path: Path) -> bool:
     return match is None or sha256sum(path).startswith(match.group(1))
 
 
+def _pick_weights(name: str, weights):
+    """torchvision's weights enum member for model ``name``: "DEFAULT", a member name, or the member itself."""
+    try:
+        weights_enum = torchvision.models.get_model_weights(name)
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"Unknown torchvision model {name!r} (e.g. mobilenet_v3_small, mobilenet_v2, resnet18, "
+                         "efficientnet_b0).") from err
+    if not isinstance(weights, str):
+        return weights
+    if weights == "DEFAULT":
+        return weights_enum.DEFAULT
+    if weights not in weights_enum.__members__:
+        raise ValueError(f"{name} has no weights {weights!r}; choose one of {list(weights_enum.__members__)}.")
+    return weights_enum[weights]
+
+
 def _torchvision_state_dict(weights, root, download: bool, progress: bool) -> tuple[dict, str]:
     """The state_dict for torchvision ``weights``: data roots, then torch's hub cache, then the download."""
     filename = Path(urllib.parse.urlparse(weights.url).path).name
@@ -818,7 +834,8 @@ def _torchvision_state_dict(weights, root, download: bool, progress: bool) -> tu
     for label, path in candidates:
         if path.is_file():
             if not _hash_matches_name(path):
-                raise CorruptFileError(f"{path} fails its checksum (its name says sha256 {filename}); delete it.")
+                raise CorruptFileError(f"{path} fails its checksum (its sha256 does not begin with the digits in its "
+                                       "name): delete it and fetch it again.")
             return _read_state_dict(path), f"{label}: {path}"
     if download:
         try:
@@ -837,7 +854,8 @@ def _torchvision_state_dict(weights, root, download: bool, progress: bool) -> tu
 
 def load_pretrained_classifier(name: str = "mobilenet_v3_small", weights: str = "DEFAULT", *,
                                root: str | os.PathLike | None = None, download: bool = True,
-                               fallback: bool = True, progress: bool = False):
+                               fallback: bool = True,
+                               progress: bool = False) -> tuple[torch.nn.Module, Callable, str]:
     """An ImageNet classifier from torchvision's weights API: (model in eval mode, its transforms, weights name).
 
     The weights come from a data root's weights/ folder, torch's hub cache or the official download; when
@@ -848,12 +866,7 @@ def load_pretrained_classifier(name: str = "mobilenet_v3_small", weights: str = 
     >>> model, preprocess, weights_name = load_pretrained_classifier("mobilenet_v3_small")
     Pretrained weights: MobileNet_V3_Small_Weights.IMAGENET1K_V1 (torch hub cache: ...)
     """
-    try:
-        weights_enum = torchvision.models.get_model_weights(name)
-    except (ValueError, KeyError) as err:
-        raise ValueError(f"Unknown torchvision model {name!r} (e.g. mobilenet_v3_small, mobilenet_v2, resnet18, "
-                         "efficientnet_b0).") from err
-    chosen = weights_enum.DEFAULT if weights == "DEFAULT" else weights_enum[weights] if isinstance(weights, str) else weights
+    chosen = _pick_weights(name, weights)
     try:
         state, where = _torchvision_state_dict(chosen, root, download, progress)
         model = torchvision.models.get_model(name, weights=None)

@@ -424,6 +424,8 @@ def test_pretrained_fallback_to_the_mirror_mobilenet_v2(tmp_path, monkeypatch, c
     assert "using the course's MobileNetV2" in capsys.readouterr().out
     with pytest.raises(ValueError, match="Unknown torchvision model"):
         data.load_pretrained_classifier("no_such_net")
+    with pytest.raises(ValueError, match="choose one of.*IMAGENET1K_V1"):
+        data.load_pretrained_classifier("mobilenet_v3_small", weights="IMAGENET99")
 
 
 def test_sample_photos_and_imagenet_names():
