@@ -1,8 +1,8 @@
-"""Shared pytest settings: headless plotting, and no test writes into the user's data root by accident."""
+"""Shared pytest settings: headless plotting in the test process.
 
-import os
+Kernels started by papermill keep Jupyter's inline backend, so notebooks are tested as students run them.
+"""
 
 import matplotlib
 
-os.environ.setdefault("MPLBACKEND", "Agg")  # inherited by the kernels that papermill starts
 matplotlib.use("Agg")
