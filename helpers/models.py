@@ -34,8 +34,7 @@ __all__ = [
 VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg_tiny": [16, "M", 32, "M", 64, "M"],  # one conv per block: seconds per epoch, for quick experiments
     "vgg_small": [32, 32, "M", 64, 64, "M", 128, 128, "M"],  # two convs per block, like VGG's deeper configs
-    "vgg_quick": [16, 16, "M", 32, 32, "M", 64, 64, "M"],  # vgg_small at half width: ~4x fewer multiply-adds
-    "vgg_fast": [32, "M", 64, 64, "M", 128, 128, "M"],  # vgg_small without the costly second 28x28 conv
+    "vgg_narrow": [16, 16, "M", 32, 32, "M", 64, 64, "M"],  # vgg_small at half width: ~4x fewer multiply-adds
     "vgg11_28": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M"],  # VGG "A" (VGG11) with 4 of its 5 pools
 }
 
