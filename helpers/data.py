@@ -264,9 +264,9 @@ def find_file(relative: str, explicit: str | os.PathLike | None = None,
     raise DataNotFoundError(f"Could not find {relative!r}. Looked in:\n{looked}")
 
 
-def sha256sum(path: str | os.PathLike) -> str:
-    """The sha256 hex digest of a file (read in 1 MiB blocks)."""
-    digest = hashlib.sha256()
+def sha256sum(path: str | os.PathLike, algorithm: str = "sha256") -> str:
+    """The hex digest of a file (sha256 unless ``algorithm`` says otherwise), read in 1 MiB blocks."""
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
@@ -329,14 +329,6 @@ def _safe_member(name: str) -> bool:
     return not (name.startswith(("/", "\\")) or ".." in Path(name).parts)
 
 
-def _md5sum(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _install(staged: Path, final: Path, marker: dict) -> None:
     """Move the unpacked folder ``staged`` to ``final`` and mark it complete.
 
@@ -385,7 +377,7 @@ def _unpack_dataset(ds: DataSet, archives: list[Path], root: Path) -> Path:
             raise DataLayoutError(f"{archives[0]} should hold a top folder '{ds.folder}/' but holds {found}. "
                                   f"Fetch the course's copy again: {FETCH_HINT.format(name=ds.name)}")
         for relative, expected in ds.unpacked_md5.items():
-            if _md5sum(staged / relative) != expected:
+            if sha256sum(staged / relative, "md5") != expected:
                 raise CorruptFileError(f"{relative} unpacked from {archives[0].parent} has the wrong MD5. "
                                        f"Fetch the files again: {FETCH_HINT.format(name=ds.name)}")
         _install(staged, root / ds.folder, {"dataset": ds.name, "files": ds.files})
