@@ -212,11 +212,13 @@ def _check_outputs(outputs: torch.Tensor, labels: torch.Tensor, loss_fn: Callabl
 def _progress_bar(total: int | None, desc: str, enabled: bool) -> Any:
     """A progress bar that disappears when done: a widget in Jupyter, text in a terminal.
 
-    $COURSE_PROGRESS=text forces text bars (useful for papermill runs), =off hides them.
+    $COURSE_PROGRESS=text forces text bars (useful for papermill runs; they redraw at most every 5 s, so an
+    executed notebook keeps a few lines per epoch, not hundreds), =off hides them.
     """
     mode = os.environ.get("COURSE_PROGRESS", "auto").strip().lower()
-    bar_class = text_tqdm if mode == "text" else tqdm
-    return bar_class(total=total, desc=desc, leave=False, disable=not enabled or mode == "off")
+    if mode == "text":
+        return text_tqdm(total=total, desc=desc, leave=False, mininterval=5.0, disable=not enabled)
+    return tqdm(total=total, desc=desc, leave=False, disable=not enabled or mode == "off")
 
 
 def _length(loader: Any) -> int | None:
@@ -301,7 +303,8 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
         total_count += count
         bar.update(1)
         if progress and (step % 10 == 0 or step + 1 == bar.total):
-            bar.set_postfix(loss=f"{total_loss.item() / total_count:.3f}", acc=f"{100 * total_correct.item() / total_count:.1f}%")
+            bar.set_postfix(loss=f"{total_loss.item() / total_count:.3f}", acc=f"{100 * total_correct.item() / total_count:.1f}%",
+                            refresh=False)  # the bar redraws on its own schedule
     bar.close()
     if total_count == 0:
         raise ValueError("the training loader yielded no batches.")
