@@ -57,6 +57,16 @@ FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                          "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck"]
+FASHION_MNIST_MEAN = 0.286  # pixel mean and standard deviation of the 60,000 training images, pixels in [0, 1]
+FASHION_MNIST_STD = 0.353
+# Per-channel (R, G, B) mean and standard deviation of the course mirror's 50,000 JPEG training images, pixels in
+# [0, 1] (computed once with load_cifar10_tensors("train")). The JPEG copies are slightly smoother than the original
+# CIFAR-10 pickles, whose often-quoted std is (0.2470, 0.2435, 0.2616).
+CIFAR10_MEAN = (0.4913, 0.4821, 0.4465)
+CIFAR10_STD = (0.2452, 0.2428, 0.2606)
+# The ImageNet statistics every torchvision/timm pretrained classifier expects its inputs normalised with.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 SAMPLE_PHOTOS = ("chelsea", "astronaut", "coffee", "rocket", "camera", "coins", "moon", "page", "text", "logo")
 
 # Repository root = the folder above this package. A pip-installed copy (e.g. on Colab) has no repository,
@@ -724,6 +734,64 @@ def stratified_indices(labels: Sequence[int] | np.ndarray | torch.Tensor, limit:
     tie = np.concatenate([np.full(len(idx), order) for idx, order in zip(shuffled, rng.permutation(len(shuffled)))])
     dealt = np.concatenate(shuffled)[np.lexsort((tie, rank))]
     return np.sort(dealt[:limit])
+
+
+def train_val_split(labels: Sequence[int] | np.ndarray | torch.Tensor, val_size: int | float, *, seed: int = 0,
+                    stratified: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Split the indices 0..N-1 of ``labels`` into (training indices, validation indices), each sorted.
+
+    ``val_size`` is a number of validation images (an int) or a fraction of all of them (a float between 0 and 1).
+    ``stratified=True`` gives every class the same share in both parts (scikit-learn's ``train_test_split``).
+    The same ``seed`` gives the same split.
+
+    >>> train_idx, val_idx = train_val_split([0, 0, 0, 0, 1, 1, 1, 1], val_size=2, seed=0)
+    >>> len(train_idx), len(val_idx), sorted(np.asarray([0, 0, 0, 0, 1, 1, 1, 1])[val_idx])
+    (6, 2, [0, 1])
+    """
+    from sklearn.model_selection import train_test_split  # imported here: only this function needs it
+
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError(f"labels must be a non-empty 1-D sequence of class indices, not shape {labels.shape}.")
+    n = len(labels)
+    n_val = _validation_count(val_size, n)
+    classes, counts = np.unique(labels, return_counts=True)
+    if stratified:
+        if n_val < len(classes):
+            raise ValueError(f"val_size={val_size!r} gives {n_val} validation image(s) for {len(classes)} classes: a "
+                             "stratified split needs at least one per class. Use a larger val_size or stratified=False.")
+        if n - n_val < len(classes):
+            raise ValueError(f"val_size={val_size!r} leaves {n - n_val} training image(s) for {len(classes)} classes: "
+                             "every class needs at least one. Use a smaller val_size.")
+        if len(single := classes[counts < 2]):
+            raise ValueError(f"class(es) {single.tolist()} have a single image, which cannot be in both the training "
+                             "and the validation part. Use stratified=False or leave those classes out.")
+    train, val = train_test_split(np.arange(n), test_size=n_val, random_state=seed,
+                                  stratify=labels if stratified else None)
+    if missing := sorted(set(classes.tolist()) - set(labels[train].tolist())):
+        raise ValueError(f"val_size={val_size!r} leaves class(es) {missing} with no training images "
+                         f"(images per class: {dict(zip(classes.tolist(), counts.tolist()))}). Use a smaller val_size.")
+    return np.sort(train), np.sort(val)
+
+
+def _validation_count(val_size: int | float, n: int) -> int:
+    """``val_size`` as a number of images (a fraction is rounded up, as scikit-learn does), with clear errors."""
+    if isinstance(val_size, (bool, np.bool_)) or not isinstance(val_size, (int, float, np.integer, np.floating)):
+        raise TypeError(f"val_size must be a number of images (int) or a fraction (float), not {val_size!r}.")
+    if isinstance(val_size, (int, np.integer)):
+        if val_size < 1:
+            raise ValueError(f"val_size={val_size} must be at least 1 (or a fraction such as 0.1).")
+        count = int(val_size)
+    else:
+        if not 0 < val_size < 1:
+            raise ValueError(f"val_size={val_size} as a fraction must lie strictly between 0 and 1 (e.g. 0.1); "
+                             "give an int for a number of images.")
+        count = int(np.ceil(val_size * n))
+    if count >= n:
+        raise ValueError(f"val_size={val_size!r} leaves no training images: there are only {n} images in all.")
+    return count
 
 
 # --- 8. Sample photos and ImageNet class names (shipped with the libraries, no download) -------------------

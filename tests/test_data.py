@@ -184,6 +184,43 @@ def test_stratified_indices():
         data.stratified_indices(labels)
 
 
+def test_train_val_split_is_seeded_stratified_and_disjoint():
+    labels = np.repeat(np.arange(5), [40, 40, 40, 40, 20])
+    train, val = data.train_val_split(labels, 18, seed=3)
+    assert len(val) == 18 and len(train) == 162 and not set(train) & set(val)
+    assert sorted(np.concatenate([train, val]).tolist()) == list(range(180))
+    assert np.all(np.diff(train) > 0) and np.all(np.diff(val) > 0)
+    assert np.bincount(labels[val]).tolist() == [4, 4, 4, 4, 2]  # each class keeps its share
+    again = data.train_val_split(torch.from_numpy(labels), 18, seed=3)
+    assert np.array_equal(again[0], train) and np.array_equal(again[1], val)
+    assert not all(np.array_equal(data.train_val_split(labels, 18, seed=s)[1], val) for s in range(4, 8))
+    assert len(data.train_val_split(labels, 0.1)[1]) == 18  # a fraction of all images
+    plain = data.train_val_split(labels, 18, seed=3, stratified=False)[1]
+    assert len(plain) == 18 and not np.array_equal(plain, val)
+
+
+@pytest.mark.parametrize("labels, val_size, stratified, message", [
+    (np.repeat(np.arange(4), 5), 20, True, "leaves no training images"),
+    (np.repeat(np.arange(4), 5), 0, True, "at least 1"),
+    (np.repeat(np.arange(4), 5), 1.0, True, "strictly between 0 and 1"),
+    (np.repeat(np.arange(4), 5), 3, True, "3 validation image.*4 classes"),
+    (np.repeat(np.arange(4), 5), 17, True, "3 training image.*4 classes"),
+    (np.array([0, 0, 0, 1, 2, 2]), 3, True, r"class\(es\) \[1\] have a single image"),
+    (np.array([0, 0, 0] + [1] * 17), 18, False, r"leaves class\(es\) \[0\] with no training images"),
+])
+def test_train_val_split_refuses_sizes_that_empty_a_class_or_the_training_set(labels, val_size, stratified, message):
+    with pytest.raises(ValueError, match=message):
+        data.train_val_split(labels, val_size, seed=0, stratified=stratified)
+
+
+def test_normalisation_constants_match_the_data():
+    """The constants hold the statistics of the training sets they name (the fixture's tiny data differs)."""
+    assert (data.FASHION_MNIST_MEAN, data.FASHION_MNIST_STD) == (0.286, 0.353)
+    for values in (data.CIFAR10_MEAN, data.CIFAR10_STD, data.IMAGENET_MEAN, data.IMAGENET_STD):
+        assert len(values) == 3 and all(0 < v < 1 for v in values)
+    assert len(data.FASHION_MNIST_CLASSES) == len(data.CIFAR10_CLASSES) == 10
+
+
 # --- ImageFolder sets: RGB conversion, layout errors, damaged images ---------------------------------------
 
 def test_cats_vs_dogs_tar_and_fruit_zip_load_as_rgb(mirror):
@@ -500,6 +537,8 @@ def test_real_fashion_mnist(real_mirror):
     test_images, test_labels = data.load_fashion_mnist_tensors("test", limit=1000, seed=0)
     assert test_images.shape == (1000, 1, 28, 28) and test_labels.bincount().tolist() == [100] * 10
     assert 60 < test_images.float().mean().item() < 85
+    pixels = images.float() / 255
+    assert abs(pixels.mean().item() - data.FASHION_MNIST_MEAN) < 5e-4 and abs(pixels.std().item() - data.FASHION_MNIST_STD) < 5e-4
 
 
 def test_real_image_folders(real_mirror):
