@@ -16,6 +16,8 @@ import random
 import numpy as np
 import torch
 
+from helpers.common import usable_cpu_count
+
 DEVICE_NAMES = ("auto", "cpu", "cuda", "mps")
 
 
@@ -24,20 +26,31 @@ def pick_device(name: str | torch.device | None = "auto") -> torch.device:
 
     'cuda:1' style names are accepted. Asking for a device this machine does not have
     raises a ``RuntimeError`` that says what is available instead.
+
+    >>> pick_device("cuda:7")   # on a machine with one GPU
+    RuntimeError: Device 'cuda:7' was asked for, but this machine has 1 CUDA GPU (cuda:0). ...
     """
     if isinstance(name, torch.device):
-        return name
+        if name.type not in DEVICE_NAMES:
+            return name  # another backend the caller chose on purpose (e.g. 'meta')
+        name = str(name)
     name = (name or "auto").strip().lower()
-    base = name.split(":")[0]
-    if base not in DEVICE_NAMES:
+    base, _, index = name.partition(":")
+    if base not in DEVICE_NAMES or (index and (base == "auto" or not index.isdigit())):
         raise ValueError(f"Unknown device {name!r}: use one of {', '.join(DEVICE_NAMES)} (or 'cuda:N').")
     has_mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if base == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("mps" if has_mps else "cpu")
-    if base == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"Device {name!r} was asked for, but this machine has no CUDA GPU. Use DEVICE='cpu' or 'auto'.")
+    if base == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise RuntimeError(f"Device {name!r} was asked for, but this machine has no CUDA GPU. Use DEVICE='cpu' or 'auto'.")
+        if index and int(index) >= count:
+            gpus = ", ".join(f"cuda:{i}" for i in range(count))
+            raise RuntimeError(f"Device {name!r} was asked for, but this machine has {count} CUDA GPU"
+                               f"{'s' if count > 1 else ''} ({gpus}). Use DEVICE='cuda' (the first one) or one of those.")
     if base == "mps" and not has_mps:
         raise RuntimeError(f"Device {name!r} was asked for, but Apple's MPS backend is not available. Use DEVICE='cpu' or 'auto'.")
     return torch.device(name)
@@ -63,7 +76,7 @@ def set_cpu_threads(n: int | None = None) -> int:
     if n is None:
         n = int(os.environ.get("COURSE_THREADS", "0") or 0)
     if not n:
-        n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        n = usable_cpu_count()
     n = max(1, int(n))
     torch.set_num_threads(n)
     return n
