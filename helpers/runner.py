@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:
     if args.epochs is not None:
         parameters["EPOCHS"] = args.epochs
     limit = f"{args.cell_timeout} s per cell" if args.cell_timeout else "no cell time limit"
-    print(f"Running {len(notebooks)} notebooks in {mode} mode, device {args.device}, {limit}; "
+    count = f"{len(notebooks)} notebook" + ("s" if len(notebooks) != 1 else "")
+    print(f"Running {count} in {mode} mode, device {args.device}, {limit}; "
           f"executed copies in {out / 'executed'}", flush=True)
 
     results, failures = [], []

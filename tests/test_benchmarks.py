@@ -7,7 +7,7 @@ import sys
 
 import torch
 
-from helpers.runner import REPO_ROOT
+from helpers.common import REPO_ROOT
 from helpers.training import History
 
 

@@ -1,7 +1,8 @@
 """The notebook conventions, and every lesson and solution notebook executed in quick mode.
 
 Each notebook runs with papermill from its own folder with ``QUICK=True, EPOCHS=1``, exactly as
-``python -m helpers.runner --epochs 1`` would run it, so a lesson that breaks fails CI.
+``python -m helpers.runner --epochs 1`` would run it (through the runner's ``execute_notebook``, so the kernel
+gets ``COURSE_HEADLESS=1`` and widget cells draw static figures), so a lesson that breaks fails CI.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.runner import REPO_ROOT, execute_notebook, find_notebooks
+from helpers.common import REPO_ROOT
+from helpers.runner import execute_notebook, find_notebooks
 
 FOLDERS = ("course", "labs", "solutions")
 ALL_NOTEBOOKS = sorted(p for folder in FOLDERS for p in (REPO_ROOT / folder).glob("*.ipynb"))
@@ -59,6 +61,11 @@ def test_notebook_is_clean_and_follows_the_conventions(path: Path):
         if cell.cell_type == "code":
             assert not cell.outputs, f"{path.name}: cell {i} has stored outputs (clear them before committing)"
             assert cell.execution_count is None, f"{path.name}: cell {i} has an execution count"
+            if re.search(r"^\s*(import|from) ipywidgets\b", cell.source, flags=re.MULTILINE):
+                assert "is_headless()" in cell.source, (
+                    f"{path.name}: cell {i} creates widgets; under papermill, nbval and the runner draw a static "
+                    "figure instead (`if helpers.common.is_headless(): ...`), a widget cell can hang a headless run"
+                )
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
     assert nb.metadata.get("language_info", {}).get("name") == "python", f"{path.name}: language_info missing"
     assert nb.cells and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.lstrip().startswith("#"), (
