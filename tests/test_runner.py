@@ -124,7 +124,6 @@ def test_a_hung_cell_becomes_an_error_naming_the_cell(tmp_path):
     assert result.status == "failed"
     assert result.error.startswith("cell 3 (`import time`) was still running after 2 s")
     assert "--cell-timeout" in result.error
-    assert result.seconds < 60
 
 
 def test_a_notebook_without_kernelspec_runs_with_python3_and_says_so(tmp_path):
