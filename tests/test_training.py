@@ -1,15 +1,18 @@
 """Unit tests for helpers.training: tiny models on tiny synthetic tensors (seconds in total)."""
 
-import json
+import subprocess
+import sys
 
 import pytest
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, TensorDataset
+from torchvision.transforms import v2
 
-from helpers.training import (BatchTransform, History, _autocast_dtype, default_num_workers, evaluate, fit,
-                              load_checkpoint, make_scheduler, predict, save_checkpoint, tensor_loader,
-                              train_one_epoch)
+from helpers.checkpoints import WeightsMismatchError
+from helpers.training import (BatchTransform, BestEpoch, History, _autocast_dtype, default_num_workers, evaluate, fit,
+                              load_checkpoint, make_scheduler, predict, tensor_loader, train_one_epoch)
 
 
 def separable_data(n=96, seed=0):
@@ -189,41 +192,6 @@ def test_early_stopping_on_accuracy_and_needs_validation_data():
         fit(tiny_mlp(), loader, epochs=2, early_stopping_patience=1, progress=False)
 
 
-def test_mismatched_checkpoint_gives_a_clear_error(tmp_path):
-    path = save_checkpoint(tmp_path / "two_classes.pt", tiny_mlp(classes=2), epoch=1)
-    with pytest.raises(ValueError, match=r"does not match this model.*3\.weight: checkpoint \[2, 8\] vs model \[10, 8\].*same architecture"):
-        load_checkpoint(path, tiny_mlp(classes=10))
-    other = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
-    with pytest.raises(ValueError, match=r"unexpected keys: 3\.weight"):
-        load_checkpoint(path, other)
-    with pytest.raises(FileNotFoundError, match="No checkpoint"):
-        load_checkpoint(tmp_path / "nothing.pt", other)
-    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="truncated"):
-        load_checkpoint(tmp_path / "broken.pt", other)
-
-
-def test_checkpoint_holds_only_plain_data_and_a_bare_state_dict_loads(tmp_path):
-    model = tiny_mlp()
-    history = History(train_loss=[1.0], train_acc=[0.5], lr=[0.1], seconds=[2.0], best_epoch=None)
-    path = save_checkpoint(tmp_path / "c.pt", model, torch.optim.SGD(model.parameters(), lr=0.1), 1, history)
-    raw = torch.load(path, weights_only=True)  # would fail on pickled custom classes
-    assert raw["epoch"] == 1 and raw["history"]["train_loss"] == [1.0]
-    assert load_checkpoint(path, tiny_mlp(seed=5))["history"] == history
-    torch.save(model.state_dict(), tmp_path / "bare.pt")
-    fresh = tiny_mlp(seed=9)
-    load_checkpoint(tmp_path / "bare.pt", fresh)
-    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), fresh.parameters()))
-
-
-def test_history_round_trips_through_json():
-    history = History(train_loss=[0.9, 0.5], train_acc=[0.7, 0.8], val_loss=[0.6, 0.55], val_acc=[0.79, 0.81],
-                      lr=[1e-3, 1e-3], seconds=[1.5, 1.25], best_epoch=2)
-    again = History.from_dict(json.loads(json.dumps(history.to_dict())))
-    assert again == history
-    assert again.best_val_acc == 0.81 and again.total_seconds == 2.75 and again.epochs == 2
-
-
 def test_channels_last_reaches_the_model_and_its_inputs():
     formats = []
 
@@ -322,14 +290,26 @@ def test_tensor_loader_converts_normalises_and_augments_per_batch():
         next(iter(tensor_loader(images, torch.zeros(10), mean=[0.5, 0.5], std=[0.2, 0.2])))
 
 
-def test_amp_is_never_used_on_cpu_and_default_num_workers():
+def test_amp_is_never_used_on_cpu_and_unknown_values_are_refused_everywhere():
     cpu = torch.device("cpu")
     assert _autocast_dtype("auto", cpu) is None and _autocast_dtype(True, cpu) is None
     assert _autocast_dtype("fp16", torch.device("cuda")) == torch.float16
+    assert _autocast_dtype("bf16", torch.device("cuda")) == torch.bfloat16
     assert _autocast_dtype(False, torch.device("cuda")) is None
     with pytest.raises(ValueError, match="Unknown amp"):
         _autocast_dtype("half", torch.device("cuda"))
-    assert 0 <= default_num_workers() <= 4
+    images, labels = separable_data(8)
+    loader = tensor_loader(images, labels, batch_size=4)
+    for run in (lambda: evaluate(tiny_mlp(), loader, amp="half"), lambda: predict(tiny_mlp(), loader, amp="half"),
+                lambda: fit(tiny_mlp(), loader, epochs=1, amp="half", progress=False)):
+        with pytest.raises(ValueError, match="Unknown amp='half'"):  # on a CPU too, where amp does nothing
+            run()
+
+
+@pytest.mark.parametrize("cores, workers", [(1, 0), (2, 1), (4, 3), (16, 4)])
+def test_default_num_workers_leaves_a_core_for_training(monkeypatch, cores, workers):
+    monkeypatch.setattr("helpers.training.usable_cpu_count", lambda: cores)
+    assert default_num_workers() == workers
 
 
 def test_each_epoch_iterates_the_loaders_once():
@@ -370,6 +350,28 @@ def test_fit_on_the_gpu_with_mixed_precision_and_channels_last(amp):
     assert logits.device.type == "cpu" and logits.dtype == torch.float32 and len(y) == 256
 
 
+@cuda
+@pytest.mark.parametrize("amp, expected", [("auto", True), ("bf16", True), (False, False)])
+def test_evaluate_and_predict_use_autocast_on_the_gpu(amp, expected):
+    seen = []
+
+    class Spy(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(16, 2)
+
+        def forward(self, x):
+            seen.append(torch.is_autocast_enabled("cuda"))
+            return self.linear(x.flatten(1))
+
+    images, labels = separable_data(16)
+    loader = tensor_loader(images, labels, batch_size=8, device="cuda")
+    model = Spy().cuda()
+    evaluate(model, loader, amp=amp)
+    logits, _ = predict(model, loader, amp=amp)
+    assert seen == [expected] * 4 and logits.dtype == torch.float32
+
+
 def test_resuming_a_schedule_with_a_different_number_of_epochs_is_refused(tmp_path):
     images, labels = separable_data(16)
     loader = tensor_loader(images, labels, batch_size=8)
@@ -379,3 +381,221 @@ def test_resuming_a_schedule_with_a_different_number_of_epochs_is_refused(tmp_pa
         fit(tiny_mlp(), loader, epochs=5, scheduler="onecycle", checkpoint_path=path, resume=True, progress=False)
     more = fit(tiny_mlp(), loader, epochs=4, checkpoint_path=path, resume=True, progress=False, verbose=False)
     assert more.epochs == 4  # without a schedule, training longer is fine
+
+
+def test_resuming_with_another_model_says_how_to_start_over(tmp_path):
+    images, labels = separable_data(16)
+    loader = tensor_loader(images, labels, batch_size=8)
+    path = tmp_path / "run.pt"
+    fit(tiny_mlp(classes=2), loader, epochs=1, checkpoint_path=path, progress=False, verbose=False)
+    with pytest.raises(WeightsMismatchError, match=r"do not match this model.*delete .*run\.pt / pass resume=False"):
+        fit(tiny_mlp(classes=3), loader, epochs=2, checkpoint_path=path, resume=True, progress=False, verbose=False)
+
+
+def test_best_epoch_tracks_the_monitor_and_copies_weights_only_when_asked():
+    model = tiny_mlp()
+    by_loss = BestEpoch("val_loss", keep_weights=True)
+    assert [by_loss.update(v, e, model) for e, v in enumerate([0.9, 0.7, 0.7, 0.8], start=1)] == [True, True, False, False]
+    assert (by_loss.epoch, by_loss.value) == (2, 0.7)  # a tie keeps the earlier epoch
+    assert by_loss.weights is not None and all(w.device.type == "cpu" for w in by_loss.weights.values())
+    with torch.no_grad():
+        model[1].weight.add_(1.0)  # training goes on: the copy must not change with the model
+    assert not torch.equal(by_loss.weights["1.weight"], model[1].weight)
+    by_acc = BestEpoch("val_acc")
+    assert [by_acc.update(v, e, model) for e, v in enumerate([0.5, 0.8, 0.6], start=1)] == [True, True, False]
+    assert by_acc.epoch == 2 and by_acc.weights is None
+    history = History(val_loss=[0.9, 0.6, 0.6, 0.7], val_acc=[0.5, 0.7, 0.9, 0.8])
+    resumed = BestEpoch.from_history(history, "val_acc", keep_weights=False, weights={"w": torch.ones(1)})
+    assert (resumed.epoch, resumed.value, resumed.weights) == (3, 0.9, None)
+    assert BestEpoch.from_history(history, "val_loss", True, None).epoch == 2
+
+
+def soft(labels, classes=2, weight=0.8):
+    """Soft labels: ``weight`` on the true class, the rest shared by the others (as label mixing makes)."""
+    return torch.nn.functional.one_hot(labels, classes).float() * (weight - (1 - weight) / (classes - 1)) + (1 - weight) / (classes - 1)
+
+
+def test_soft_labels_are_scored_by_their_most_likely_class():
+    # the same 10 logits as the hard-label test: 6 of 10 predictions pick the label's most likely class
+    hard = torch.zeros(10, dtype=torch.long)
+    right, wrong = torch.tensor([5.0, 0.0]), torch.tensor([0.0, 5.0])
+    logits = torch.stack([right] * 4 + [wrong] * 4 + [right] * 2)
+    labels = soft(hard)
+    loader = DataLoader(TensorDataset(logits, labels), batch_size=4)
+    result = evaluate(FixedLogits(), loader)
+    assert result["accuracy"] == pytest.approx(0.6)
+    assert result["loss"] == pytest.approx(nn.CrossEntropyLoss()(logits, labels).item(), rel=1e-6)
+    model = FixedLogits()
+    train = train_one_epoch(model, loader, nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), lr=0.0), progress=False)
+    assert train["accuracy"] == pytest.approx(0.6) and train["loss"] == pytest.approx(result["loss"], rel=1e-6)
+    logits_out, labels_out = predict(FixedLogits(), loader)
+    assert labels_out.dtype == torch.float32 and torch.equal(labels_out, labels)  # soft labels come back as they are
+
+    images, hard_labels = separable_data(32)
+    loader = tensor_loader(images, soft(hard_labels), batch_size=8, mean=0.5, std=0.3)  # tensor_loader keeps them
+    assert next(iter(loader))[1].shape == (8, 2)
+    history = fit(tiny_mlp(), loader, loader, epochs=3, lr=1e-2, progress=False, verbose=False)
+    assert history.val_acc[-1] == 1.0
+    with pytest.raises(ValueError, match=r"float numbers of shape \[8, 3\].*soft labels .* shape \[8, 2\] for this model"):
+        evaluate(tiny_mlp(), tensor_loader(images, soft(hard_labels, classes=3), batch_size=8))
+
+
+def test_batch_augment_gets_the_whole_float_batch_before_normalising():
+    images = torch.full((10, 3, 2, 2), 255, dtype=torch.uint8)
+    images[:, :, :, 0] = 0  # left column black, right column white
+    seen = []
+
+    def flip_all(x, y):  # a tensor op on the whole batch
+        seen.append((x.shape, x.dtype, float(x.min()), float(x.max()), y.tolist()))
+        return x.flip(-1), y
+
+    labels = torch.arange(10) % 2
+    loader = tensor_loader(images, labels, batch_size=4, mean=0.5, std=0.5, batch_augment=flip_all)
+    x, y = next(iter(loader))
+    assert seen == [(torch.Size([4, 3, 2, 2]), torch.float32, 0.0, 1.0, [0, 1, 0, 1])]  # in [0, 1], not yet normalised
+    assert torch.all(x[:, :, :, 0] == 1.0) and torch.all(x[:, :, :, 1] == -1.0)  # flipped, then normalised
+    assert torch.equal(y, labels[:4])
+
+    order = []  # the per-image augment runs first, then batch_augment
+    loader = tensor_loader(images, labels, batch_size=4, augment=lambda im: order.append("image") or im,
+                           batch_augment=lambda x, y: order.append("batch") or (x, y))
+    next(iter(loader))
+    assert order == ["image"] * 4 + ["batch"]
+
+
+def test_cutmix_as_batch_augment_trains_with_soft_labels():
+    images, labels = separable_data(32)
+    torch.manual_seed(0)
+    loader = tensor_loader(images, labels, batch_size=8, shuffle=True, mean=0.5, std=0.3,
+                           batch_augment=v2.CutMix(num_classes=2))
+    x, y = next(iter(loader))
+    assert x.shape == (8, 1, 4, 4) and y.shape == (8, 2) and y.dtype == torch.float32
+    assert torch.allclose(y.sum(dim=1), torch.ones(8))
+    history = fit(tiny_mlp(), loader, tensor_loader(images, labels, batch_size=16, mean=0.5, std=0.3), epochs=2,
+                  lr=1e-2, progress=False, verbose=False)
+    assert history.epochs == 2 and all(0.0 <= a <= 1.0 for a in history.train_acc)
+
+
+def test_on_step_runs_after_every_optimizer_step_and_can_keep_an_ema():
+    images, labels = separable_data(32)
+    loader = tensor_loader(images, labels, batch_size=8, shuffle=True, mean=0.5, std=0.3)  # 4 steps per epoch
+    model = tiny_mlp()
+    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(0.5), use_buffers=True)
+    seen = []
+
+    def on_step(m):
+        seen.append((m is model, m.training, m[1].weight.detach().clone()))
+        ema.update_parameters(m)
+
+    fit(model, loader, loader, epochs=2, lr=1e-2, on_step=on_step, progress=False, verbose=False)
+    assert len(seen) == 8 and all(is_model and training for is_model, training, _ in seen)
+    assert int(ema.n_averaged) == 8
+    # the EMA after 8 steps: each update moves halfway from the average to the current weights
+    expected = seen[0][2]
+    for _, _, weights in seen[1:]:
+        expected = 0.5 * expected + 0.5 * weights
+    assert torch.allclose(ema.module[1].weight, expected, atol=1e-6)
+    assert not torch.allclose(ema.module[1].weight, model[1].weight)
+    assert evaluate(ema, loader)["accuracy"] > 0.5  # the averaged model is a model like any other
+
+
+def nan_batches(position=5, n=8, batch_size=4):
+    """Two batches of 4 bright/dark float images; image ``position`` (batch 2 when >= 4) holds one NaN."""
+    images, labels = separable_data(n)
+    images = images.float() / 255
+    images[position, 0, 1, 2] = float("nan")
+    return DataLoader(TensorDataset(images, labels), batch_size=batch_size)
+
+
+def test_nan_inputs_are_named_in_evaluate_predict_and_fit():
+    loader = nan_batches(position=5)
+    with pytest.raises(ValueError, match=r"Batch 2 of the evaluation: its inputs contain NaN values "
+                                         r"\(1 of its 4 images, at positions \[1\] in the batch\).*torch\.isnan"):
+        evaluate(tiny_mlp(), loader)
+    with pytest.raises(ValueError, match=r"Batch 2 of the prediction: its inputs contain NaN values"):
+        predict(tiny_mlp(), loader)
+    with pytest.raises(FloatingPointError, match=r"The training loss became nan in batch 2 of epoch 1/1: its inputs "
+                                                 r"contain NaN values") as error:
+        fit(tiny_mlp(), loader, epochs=1, progress=False, verbose=False)
+    assert "learning rate" not in str(error.value)  # not a divergence: the data is broken
+    broken = tiny_mlp()
+    with torch.no_grad():
+        broken[3].bias.fill_(float("inf"))
+    clean, labels = separable_data(8)
+    with pytest.raises(FloatingPointError, match=r"Batch 1 of the evaluation: the model's outputs contain NaN or inf "
+                                                 r"although its inputs are finite"):
+        evaluate(broken, tensor_loader(clean, labels, batch_size=4))
+
+
+def test_labels_are_checked_in_every_batch():
+    images, labels = separable_data(16)
+    images = images.float() / 255
+    late = labels.clone()
+    late[13] = 5  # in batch 4 of 4
+    loader = DataLoader(TensorDataset(images, late), batch_size=4)
+    with pytest.raises(ValueError, match=r"a label is 5 but the model only outputs 2 classes .*first seen in batch 4"):
+        fit(tiny_mlp(), loader, epochs=1, progress=False, verbose=False)
+    with pytest.raises(ValueError, match=r"a label is 5 .* batch 4"):
+        evaluate(tiny_mlp(), loader)
+    negative = labels.clone()
+    negative[9] = -1
+    loader = DataLoader(TensorDataset(images, negative), batch_size=4)
+    with pytest.raises(ValueError, match=r"a label is -1 in batch 3: labels must be class indices 0\.\.1.*missing"):
+        fit(tiny_mlp(), loader, epochs=1, progress=False, verbose=False)
+    with pytest.raises(ValueError, match=r"label 9 is -1: labels must be class indices.*missing"):
+        tensor_loader(images, negative)
+    floats = DataLoader(TensorDataset(images, labels.float()), batch_size=4)
+    with pytest.raises(ValueError, match=r"labels of batch 1 are float numbers of shape \[4\]\. CrossEntropyLoss needs "
+                                         r"class indices as whole numbers \(labels\.long\(\)\), or soft labels .*\[4, 2\]"):
+        fit(tiny_mlp(), floats, epochs=1, progress=False, verbose=False)
+    with pytest.raises(ValueError, match="float numbers that are not whole"):
+        tensor_loader(images, labels.float() + 0.3)
+    assert next(iter(tensor_loader(images, labels.float())))[1].dtype == torch.int64  # whole floats become indices
+    logits, kept = predict(tiny_mlp(), DataLoader(TensorDataset(images, torch.full((16,), -1)), batch_size=4))
+    assert kept.tolist() == [-1] * 16  # predict passes labels through: an unlabelled set may mark them -1
+
+
+def test_bad_devices_get_pick_devices_messages(monkeypatch):
+    images, labels = separable_data(8)
+    loader = tensor_loader(images, labels, batch_size=4)
+    with pytest.raises(ValueError, match="Unknown device 'tpu'.*auto, cpu, cuda, mps"):
+        fit(tiny_mlp(), loader, epochs=1, device="tpu", progress=False)
+    with pytest.raises(ValueError, match="Unknown device 'tpu'"):
+        evaluate(tiny_mlp(), loader, device="tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        fit(tiny_mlp(), loader, epochs=1, device="cuda:7", progress=False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RuntimeError, match=r"'cuda:7' was asked for, but this machine has 1 CUDA GPU \(cuda:0\)"):
+        fit(tiny_mlp(), loader, epochs=1, device="cuda:7", progress=False)
+
+
+@pytest.mark.parametrize("batch_size", [None, 0, -4, 2.5, True])
+def test_tensor_loader_refuses_a_batch_size_that_is_not_a_positive_whole_number(batch_size):
+    images, labels = separable_data(8)
+    with pytest.raises(ValueError, match=rf"batch_size must be a whole number >= 1 \(e\.g\. 128\); got {batch_size!r}"):
+        tensor_loader(images, labels, batch_size=batch_size)
+
+
+def test_a_loader_without_batches_is_a_clear_error():
+    images, labels = separable_data(8)
+    unbatched = DataLoader(TensorDataset(images.float(), labels), batch_size=None)
+    with pytest.raises(ValueError, match=r"single samples, not batches.*DataLoader\(dataset, batch_size=128\)"):
+        fit(tiny_mlp(), unbatched, epochs=1, progress=False)
+
+
+def test_a_folder_as_checkpoint_path_is_refused_before_training(tmp_path):
+    images, labels = separable_data(16)
+    train = PowerCut(tensor_loader(images, labels, batch_size=8), 0)
+    with pytest.raises(IsADirectoryError, match=r"checkpoint_path .* is a folder; give a file in it"):
+        fit(tiny_mlp(), train, epochs=2, checkpoint_path=tmp_path, progress=False, verbose=False)
+    assert train.iterations == 0 and list(tmp_path.iterdir()) == []  # no epoch trained, no .tmp file left
+
+
+def test_training_knows_nothing_of_data_or_models():
+    # the arrows point one way (as in ZTM's engine.py): a lesson can train any model on any loader
+    code = "import sys, helpers.training; print(sorted(m for m in sys.modules if m.startswith('helpers')))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "helpers.training" in loaded
+    assert "helpers.data" not in loaded and "helpers.models" not in loaded
