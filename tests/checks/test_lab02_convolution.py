@@ -1,0 +1,306 @@
+"""Lab 02 checks (helpers/checks/lab02_convolution.py): right answers pass, every classic bug fails with its hint."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers.checks import lab02_convolution as lab
+from helpers.convolution import SHARPEN_5, SHARPEN_9, SOBEL_X, SOBEL_Y
+
+# ---------------------------------------------------------------- the classic bugs of each exercise
+# check -> {classic bug: fragment(s) its failure message or hint must contain}. Each bug has a wrong answer in
+# WRONG_ANSWERS below; the tests at the bottom feed every one of them to its check.
+CLASSIC_BUGS: dict[str, dict[str, str | list[str]]] = {
+    "check_output_size": {
+        "forgot the + 1": "forgot the + 1",
+        "P instead of 2P": "2 * P",
+        "padding left out": "left out the padding",
+        "stride ignored": "ignored the stride",
+        "true division / (a float)": ["float", "//"],
+        "rounds up": "round down",
+        "no return statement": "return statement",
+    },
+    "check_pad_zeros": {
+        "pads the channel axis too": ["channel axis", "shape 9x10x5"],
+        "pads one side only": ["pad both sides", "11x13"],
+        "repeats the edge pixels": "zeros",
+        "np.pad keeps a uint8 image's dtype": ["dtype uint8", "floats", "np.pad"],
+        "integer array (dtype=int)": ["dtype int64", "floats"],
+        "forgot to copy the image in": "not in the middle",
+        "image copied into the corner": "not in the middle",
+        "no return statement": "return statement",
+    },
+    "check_conv2d": {
+        "kernel flipped": "flipped the kernel",
+        "output one too small": ["off by one", "range(OH)", "shape 6x8, expected 7x9"],
+        "windows do not move by the stride": "i * 2",
+        "np.zeros_like(image) on a uint8 image": ["dtype uint8", "zeros_like"],
+        "integer output (dtype=int)": ["dtype int64", "floats"],
+        "values rounded with int()": "decimals",
+        "padding ignored": "ignored the padding",
+        "stride ignored": "ignored the stride",
+        "kernel transposed": "transposed",
+        "pads with the edge pixels": "edge pixels",
+        "no return statement": "return statement",
+    },
+    "check_convolve": {
+        "no flip": "forgot to flip",
+        "flips the rows only": "BOTH axes",
+        "flips the columns only": "BOTH axes",
+        "transposes instead of flipping": "BOTH axes",
+        "np.zeros_like(image) on a uint8 image": ["dtype uint8", "zeros_like"],
+        "no return statement": "return statement",
+    },
+    "check_conv2d_multichannel": {
+        "one map per channel (no sum)": "sum over the channel axis",
+        "first channel only": "only one channel",
+        "channels averaged": "averaged",
+        "kernel flipped": "flipped the kernel",
+        "np.zeros_like on a uint8 photo": ["dtype uint8", "zeros_like"],
+        "no return statement": "return statement",
+    },
+    "check_mean_kernel": {
+        "ones, not divided": ["sums to 9", "3*3 = 9"],
+        "divided by size, not size**2": ["sums to 3", "3*3 = 9"],
+        "integer division 1 // 9": "integer",
+        "always 3x3": "5x5",
+        "no return statement": "return statement",
+    },
+    "check_sharpen_kernels": {
+        "centre 8: an edge detector": ["sums to 0", "edge detector"],
+        "the two masks swapped": "other mask",
+        "not 3x3": "3x3",
+        "centre 10": ["sums to 2", "centre weight"],
+        "signs inverted": "sums to -1",
+        "SHARPEN_5 with the diagonal neighbours": "expected [[0, -1, 0]",
+    },
+    "check_sobel_magnitude": {
+        "|gx| + |gy|": "|gx| + |gy|",
+        "no square root": "square root",
+        "x gradient only": "only the x gradient",
+        "y gradient only": "only the y gradient",
+        "Sobel x used twice": "SOBEL_Y = SOBEL_X.T",
+        "gx + gy": "square the two gradients",
+        "no padding": "pad by 1",
+        "cast to uint8 for display": ["dtype uint8", "floats", "only to display"],
+        "no return statement": "return statement",
+    },
+}
+
+
+# ---------------------------------------------------------------- right answers (as a student would write them)
+def output_size(H, F, P, S):
+    return (H + 2 * P - F) // S + 1
+
+
+def pad_zeros(image, p):
+    padded = np.zeros((image.shape[0] + 2 * p, image.shape[1] + 2 * p) + image.shape[2:], dtype=np.float64)
+    padded[p:p + image.shape[0], p:p + image.shape[1]] = image
+    return padded
+
+
+def make_conv2d(*, flip=False, out_dtype=np.float64, size_fix=0, use_stride_in_position=True, pad_fn=pad_zeros,
+                transpose=False, ignore_padding=False, ignore_stride=False, whole_numbers=False):
+    """A loop conv2d with switches that each turn on one classic mistake."""
+
+    def conv2d(image, kernel, stride=1, padding=0):
+        k = kernel[::-1, ::-1] if flip else kernel
+        k = k.T if transpose else k
+        p = 0 if ignore_padding else padding
+        s = 1 if ignore_stride else stride
+        x = pad_fn(image, p)
+        FH, FW = k.shape
+        OH = (x.shape[0] - FH) // s + 1 + size_fix
+        OW = (x.shape[1] - FW) // s + 1 + size_fix
+        out = np.zeros((OH, OW), dtype=out_dtype) if out_dtype is not None else np.zeros_like(image, shape=(OH, OW))
+        step = s if use_stride_in_position else 1
+        for i in range(OH):
+            for j in range(OW):
+                value = np.sum(x[i * step:i * step + FH, j * step:j * step + FW] * k)
+                out[i, j] = int(value) if whole_numbers else value
+        return out
+
+    return conv2d
+
+
+conv2d = make_conv2d()
+
+
+def convolve(image, kernel, stride=1, padding=0):
+    return conv2d(image, kernel[::-1, ::-1], stride=stride, padding=padding)
+
+
+def conv2d_multichannel(image, kernel, stride=1, padding=0):
+    return sum(conv2d(image[..., c], kernel[..., c], stride=stride, padding=padding) for c in range(image.shape[2]))
+
+
+def mean_kernel(size):
+    return np.ones((size, size)) / size**2
+
+
+def sobel_magnitude(gray):
+    return np.sqrt(conv2d(gray, SOBEL_X, padding=1) ** 2 + conv2d(gray, SOBEL_Y, padding=1) ** 2)
+
+
+RIGHT_ANSWERS: dict[str, list[tuple]] = {
+    "check_output_size": [(output_size,)],
+    "check_pad_zeros": [(pad_zeros,), (lambda image, p: np.pad(image.astype(float), [(p, p), (p, p)] + [(0, 0)] * (image.ndim - 2)),)],
+    "check_conv2d": [(conv2d,)],
+    "check_convolve": [(convolve,)],
+    "check_conv2d_multichannel": [(conv2d_multichannel,)],
+    "check_mean_kernel": [(mean_kernel,), (lambda size: np.full((size, size), 1 / (size * size), dtype=np.float32),)],
+    "check_sharpen_kernels": [(SHARPEN_9.copy(), np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]])),
+                              ([[-1, -1, -1], [-1, 9, -1], [-1, -1, -1]], SHARPEN_5.astype(int))],
+    "check_sobel_magnitude": [(sobel_magnitude,)],
+}
+
+
+# ---------------------------------------------------------------- one wrong answer per classic bug
+def _no_return(*args, **kwargs):
+    """Computes something and forgets to return it."""
+    np.zeros(3)
+
+
+def _gradients(gray):
+    return conv2d(gray, SOBEL_X, padding=1), conv2d(gray, SOBEL_Y, padding=1)
+
+
+def _sharpen(centre, neighbours, value=-1.0):
+    mask = np.zeros((3, 3))
+    for r, c in neighbours:
+        mask[r, c] = value
+    mask[1, 1] = centre
+    return mask
+
+
+_ALL = [(r, c) for r in range(3) for c in range(3) if (r, c) != (1, 1)]
+_DIRECT = [(0, 1), (1, 0), (1, 2), (2, 1)]
+_DIAGONAL = [(0, 0), (0, 2), (2, 0), (2, 2)]
+
+
+def _single_channel(kernel_transform, fn=conv2d):
+    return lambda image, kernel, stride=1, padding=0: fn(image, kernel_transform(kernel), stride=stride, padding=padding)
+
+
+def _pad_into(corner):
+    def pad(image, p):
+        padded = np.zeros((image.shape[0] + 2 * p, image.shape[1] + 2 * p) + image.shape[2:])
+        if not corner:
+            return padded
+        padded[:image.shape[0], :image.shape[1]] = image
+        return padded
+    return pad
+
+
+WRONG_ANSWERS: dict[tuple[str, str], object] = {
+    ("check_output_size", "forgot the + 1"): lambda H, F, P, S: (H + 2 * P - F) // S,
+    ("check_output_size", "P instead of 2P"): lambda H, F, P, S: (H + P - F) // S + 1,
+    ("check_output_size", "padding left out"): lambda H, F, P, S: (H - F) // S + 1,
+    ("check_output_size", "stride ignored"): lambda H, F, P, S: H + 2 * P - F + 1,
+    ("check_output_size", "true division / (a float)"): lambda H, F, P, S: (H + 2 * P - F) / S + 1,
+    ("check_output_size", "rounds up"): lambda H, F, P, S: math.ceil((H + 2 * P - F) / S) + 1,
+    ("check_output_size", "no return statement"): _no_return,
+
+    ("check_pad_zeros", "pads the channel axis too"): lambda image, p: np.pad(image, p),
+    ("check_pad_zeros", "pads one side only"): lambda image, p: np.pad(image, [(p, 0), (p, 0)] + [(0, 0)] * (image.ndim - 2)),
+    ("check_pad_zeros", "repeats the edge pixels"): lambda image, p: np.pad(image, [(p, p), (p, p)] + [(0, 0)] * (image.ndim - 2), mode="edge"),
+    ("check_pad_zeros", "np.pad keeps a uint8 image's dtype"): lambda image, p: np.pad(image, [(p, p), (p, p)] + [(0, 0)] * (image.ndim - 2)),
+    ("check_pad_zeros", "integer array (dtype=int)"): lambda image, p: pad_zeros(image, p).astype(int),
+    ("check_pad_zeros", "forgot to copy the image in"): _pad_into(corner=False),
+    ("check_pad_zeros", "image copied into the corner"): _pad_into(corner=True),
+    ("check_pad_zeros", "no return statement"): _no_return,
+
+    ("check_conv2d", "kernel flipped"): make_conv2d(flip=True),
+    ("check_conv2d", "output one too small"): make_conv2d(size_fix=-1),
+    ("check_conv2d", "windows do not move by the stride"): make_conv2d(use_stride_in_position=False),
+    ("check_conv2d", "np.zeros_like(image) on a uint8 image"): make_conv2d(out_dtype=None),
+    ("check_conv2d", "integer output (dtype=int)"): make_conv2d(out_dtype=int),
+    ("check_conv2d", "values rounded with int()"): make_conv2d(whole_numbers=True),
+    ("check_conv2d", "padding ignored"): make_conv2d(ignore_padding=True),
+    ("check_conv2d", "stride ignored"): make_conv2d(ignore_stride=True),
+    ("check_conv2d", "kernel transposed"): make_conv2d(transpose=True),
+    ("check_conv2d", "pads with the edge pixels"): make_conv2d(pad_fn=lambda image, p: np.pad(image.astype(float), p, mode="edge")),
+    ("check_conv2d", "no return statement"): _no_return,
+
+    ("check_convolve", "no flip"): conv2d,
+    ("check_convolve", "flips the rows only"): _single_channel(lambda k: k[::-1]),
+    ("check_convolve", "flips the columns only"): _single_channel(lambda k: k[:, ::-1]),
+    ("check_convolve", "transposes instead of flipping"): _single_channel(lambda k: k.T),
+    ("check_convolve", "np.zeros_like(image) on a uint8 image"): make_conv2d(flip=True, out_dtype=None),
+    ("check_convolve", "no return statement"): _no_return,
+
+    ("check_conv2d_multichannel", "one map per channel (no sum)"): lambda image, kernel, stride=1, padding=0: np.stack(
+        [conv2d(image[..., c], kernel[..., c], stride=stride, padding=padding) for c in range(image.shape[2])], axis=-1),
+    ("check_conv2d_multichannel", "first channel only"): lambda image, kernel, stride=1, padding=0: conv2d(
+        image[..., 0], kernel[..., 0], stride=stride, padding=padding),
+    ("check_conv2d_multichannel", "channels averaged"): lambda image, kernel, stride=1, padding=0: conv2d_multichannel(
+        image, kernel, stride, padding) / image.shape[2],
+    ("check_conv2d_multichannel", "kernel flipped"): lambda image, kernel, stride=1, padding=0: conv2d_multichannel(
+        image, kernel[::-1, ::-1], stride, padding),
+    ("check_conv2d_multichannel", "np.zeros_like on a uint8 photo"): lambda image, kernel, stride=1, padding=0: sum(
+        make_conv2d(out_dtype=None)(image[..., c], kernel[..., c], stride=stride, padding=padding) for c in range(image.shape[2])),
+    ("check_conv2d_multichannel", "no return statement"): _no_return,
+
+    ("check_mean_kernel", "ones, not divided"): lambda size: np.ones((size, size)),
+    ("check_mean_kernel", "divided by size, not size**2"): lambda size: np.ones((size, size)) / size,
+    ("check_mean_kernel", "integer division 1 // 9"): lambda size: np.ones((size, size), dtype=int) // size**2,
+    ("check_mean_kernel", "always 3x3"): lambda size: np.ones((3, 3)) / 9,
+    ("check_mean_kernel", "no return statement"): _no_return,
+
+    ("check_sharpen_kernels", "centre 8: an edge detector"): (_sharpen(8, _ALL), SHARPEN_5),
+    ("check_sharpen_kernels", "the two masks swapped"): (SHARPEN_5, SHARPEN_9),
+    ("check_sharpen_kernels", "not 3x3"): (SHARPEN_9, [[0, -1, 0], [-1, 5, -1]]),
+    ("check_sharpen_kernels", "centre 10"): (_sharpen(10, _ALL), SHARPEN_5),
+    ("check_sharpen_kernels", "signs inverted"): (-SHARPEN_9, SHARPEN_5),
+    ("check_sharpen_kernels", "SHARPEN_5 with the diagonal neighbours"): (SHARPEN_9, _sharpen(5, _DIAGONAL)),
+
+    ("check_sobel_magnitude", "|gx| + |gy|"): lambda g: np.abs(_gradients(g)[0]) + np.abs(_gradients(g)[1]),
+    ("check_sobel_magnitude", "no square root"): lambda g: _gradients(g)[0] ** 2 + _gradients(g)[1] ** 2,
+    ("check_sobel_magnitude", "x gradient only"): lambda g: np.abs(_gradients(g)[0]),
+    ("check_sobel_magnitude", "y gradient only"): lambda g: np.abs(_gradients(g)[1]),
+    ("check_sobel_magnitude", "Sobel x used twice"): lambda g: np.hypot(conv2d(g, SOBEL_X, padding=1), conv2d(g, SOBEL_X, padding=1)),
+    ("check_sobel_magnitude", "gx + gy"): lambda g: _gradients(g)[0] + _gradients(g)[1],
+    ("check_sobel_magnitude", "no padding"): lambda g: np.hypot(conv2d(g, SOBEL_X), conv2d(g, SOBEL_Y)),
+    ("check_sobel_magnitude", "cast to uint8 for display"): lambda g: np.clip(sobel_magnitude(g), 0, 255).astype(np.uint8),
+    ("check_sobel_magnitude", "no return statement"): _no_return,
+}
+
+
+# ---------------------------------------------------------------- tests
+def test_every_check_has_its_classic_bugs_listed():
+    assert set(CLASSIC_BUGS) == set(lab.__all__) == set(RIGHT_ANSWERS)
+    assert all(len(bugs) >= 5 for bugs in CLASSIC_BUGS.values())
+
+
+def test_every_listed_bug_has_a_wrong_answer():
+    listed = {(check, bug) for check, bugs in CLASSIC_BUGS.items() for bug in bugs}
+    assert listed == set(WRONG_ANSWERS)
+
+
+@pytest.mark.parametrize("check_name, answer", [(name, args) for name, answers in RIGHT_ANSWERS.items() for args in answers])
+def test_right_answers_pass(check_name, answer, capsys):
+    getattr(lab, check_name)(*answer)
+    assert capsys.readouterr().out.startswith("✅ ")
+
+
+@pytest.mark.parametrize("check_name, bug", [(name, bug) for name, bugs in CLASSIC_BUGS.items() for bug in bugs])
+def test_classic_bug_fails_with_its_hint(check_name, bug, fails_with):
+    wrong = WRONG_ANSWERS[check_name, bug]
+    fails_with(getattr(lab, check_name), *(wrong if isinstance(wrong, tuple) else (wrong,)), words=CLASSIC_BUGS[check_name][bug])
+
+
+@pytest.mark.parametrize("check_name", sorted(set(lab.__all__) - {"check_sharpen_kernels"}))
+def test_the_lab_placeholder_is_reported_as_not_written(check_name, fails_with):
+    def placeholder(*args, **kwargs):
+        raise NotImplementedError("Write your code here, then run the check cell below.")
+
+    fails_with(getattr(lab, check_name), placeholder, words=["not written this yet", "NotImplementedError"])
+
+
+def test_pass_lines_name_the_students_function(capsys):
+    lab.check_conv2d(conv2d)
+    lab.check_sharpen_kernels(SHARPEN_9, SHARPEN_5)
+    assert capsys.readouterr().out.splitlines() == ["✅ conv2d: all 8 cases passed", "✅ SHARPEN_9, SHARPEN_5: all 2 cases passed"]
