@@ -90,10 +90,18 @@ def test_norm_layers_normalise_over_the_axes_they_claim():
 def test_vgg_has_no_softmax_and_dropout_only_acts_in_training():
     model = make_vgg("vgg_tiny", dropout=0.5)
     assert not any(isinstance(m, (nn.Softmax, nn.LogSoftmax)) for m in model.modules())
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.5 for m in model.modules())
     x = torch.randn(8, 1, 28, 28)
+    model.train()
+    with torch.no_grad():
+        assert not torch.equal(model(x), model(x)), "training mode: dropout must draw a new mask on every call"
     model.eval()
     with torch.inference_mode():
         assert torch.equal(model(x), model(x)), "eval mode must be deterministic"
+    without_dropout = make_vgg("vgg_tiny", dropout=0.0)
+    without_dropout.load_state_dict(model.state_dict())
+    with torch.inference_mode():  # in eval, dropout is the identity: same numbers as the same weights without it
+        assert torch.allclose(model(x), without_dropout.eval()(x))
 
 
 def test_mlp_shapes_and_options():
