@@ -24,8 +24,9 @@ How to write the checks for a new lab (say lab 03, ``solutions/03_cnn_lab.ipynb`
    student's numbers (see ``lab02_convolution``). Randomness: ``expect_independent_draws`` catches one random
    draw reused for a whole row or tensor. Feed cases that make the classic bugs show: a uint8 input where
    floats are asked, stride > 1, a non-square input, the last batch shorter than the others.
-4. Re-export: add ``from helpers.checks.lab03_cnn import *`` below and extend ``__all__`` with its
-   ``__all__`` (as for the labs already here).
+4. Re-export it below, one line in each of the three places the labs already here appear:
+   ``from helpers.checks import lab03_cnn``, ``from helpers.checks.lab03_cnn import *`` and
+   ``*lab03_cnn.__all__`` in ``__all__``.
 5. Test it in ``tests/checks/test_lab03_cnn.py`` (copy ``test_lab05_vgg.py``): at the top, ``CLASSIC_BUGS``
    lists every check's classic bugs with the hint fragment each must produce; below, one wrong answer per
    listed bug and the right answer from the solution. The shared tests feed them all in (``fails_with``).
@@ -36,12 +37,18 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from helpers.checks import core, lab02_convolution, lab05_vgg
+from helpers.checks import core
+from helpers.checks import lab02_convolution
+from helpers.checks import lab05_vgg
 from helpers.checks.core import *  # noqa: F403  (the framework, for quick experiments in a notebook)
 from helpers.checks.lab02_convolution import *  # noqa: F403
 from helpers.checks.lab05_vgg import *  # noqa: F403
 
-__all__ = [*core.__all__, *lab02_convolution.__all__, *lab05_vgg.__all__]
+__all__ = [
+    *core.__all__,
+    *lab02_convolution.__all__,
+    *lab05_vgg.__all__,
+]
 
 # Names used by labs handed out before the checks were named after the student's functions. A graded cell is
 # run as the solution has it, so grading never needs these; they keep an old copy's import cell working.
