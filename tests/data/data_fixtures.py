@@ -1,4 +1,5 @@
-"""Tiny but real data for tests/test_data.py: idx .gz files, ImageFolder archives (tar.gz and zip), a fake mirror.
+"""Tiny but real data for the tests of helpers.data: idx .gz files, image files good and bad, ImageFolder archives
+(tar.gz and zip), a fake mirror.
 
 Every file is written here, in a temporary folder, so the tests need neither the internet nor ../shared/data.
 """
@@ -50,13 +51,23 @@ def write_fashion_mnist_gz(folder: Path, n_train: int = 20, n_test: int = 10) ->
 
 
 def image_bytes(kind: str, size: tuple[int, int] = (20, 16), value: int = 128) -> bytes:
-    """A small real image file: 'rgb' JPEG, 'gray' PNG, 'rgba' PNG (transparent left half), 'cmyk' JPEG,
-    'palette' PNG, or 'truncated' (a JPEG cut in half)."""
+    """A small image file's bytes. Good ones: 'rgb' JPEG, 'gray' PNG, 'gray16' (16-bit PNG, a left-to-right ramp
+    0..65535), 'rgba' PNG (transparent left half), 'cmyk' JPEG, 'palette' PNG. Bad ones: 'truncated' (a noisy
+    JPEG cut at 80 %: OpenCV's imread still decodes it, with a gray part), 'empty' (0 bytes), 'not_image' (text)."""
     buffer = io.BytesIO()
-    if kind in ("rgb", "truncated"):
+    if kind == "rgb":
         Image.new("RGB", size, (value, 255 - value, 60)).save(buffer, "JPEG", quality=95)
+    elif kind == "truncated":
+        return truncated_jpeg(size)
+    elif kind == "empty":
+        return b""
+    elif kind == "not_image":
+        return b"<html><body>403 Forbidden: this is not a photo</body></html>\n" * 4
     elif kind == "gray":
         Image.new("L", size, value).save(buffer, "PNG")
+    elif kind == "gray16":
+        ramp = np.linspace(0, 65535, size[0]).round().astype(np.uint16)
+        Image.fromarray(np.tile(ramp, (size[1], 1))).save(buffer, "PNG")  # PIL opens it as mode "I;16"
     elif kind == "rgba":
         pixels = np.zeros((size[1], size[0], 4), dtype=np.uint8)
         pixels[..., 0], pixels[..., 3] = 200, 255
@@ -68,8 +79,16 @@ def image_bytes(kind: str, size: tuple[int, int] = (20, 16), value: int = 128) -
         Image.new("RGB", size, (10, 200, 10)).convert("P").save(buffer, "PNG")
     else:
         raise ValueError(kind)
+    return buffer.getvalue()
+
+
+def truncated_jpeg(size: tuple[int, int] = (32, 32), keep: float = 0.8) -> bytes:
+    """A JPEG of random noise cut after ``keep`` of its bytes: an interrupted copy (no end-of-image marker)."""
+    noise = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "JPEG", quality=95)
     data = buffer.getvalue()
-    return data[: len(data) // 2] if kind == "truncated" else data
+    return data[: int(len(data) * keep)]
 
 
 # The 6-image ImageFolder used for cats vs dogs and fruit: relative path -> kind.
@@ -129,3 +148,8 @@ def write_fake_mirror(mirror: Path) -> dict:
     for p in (mirror / "fashion-mnist").glob("*.gz"):
         md5[f"raw/{p.name[:-3]}"] = hashlib.md5(gzip.decompress(p.read_bytes())).hexdigest()
     return {"fashion-mnist": arrays, "sha256": sha, "md5": md5}
+
+
+def snapshot(folder: Path) -> dict:
+    """Every file under ``folder`` with its modification time and sha256 (to prove a mirror was not touched)."""
+    return {str(p): (p.stat().st_mtime_ns, sha256_of(p)) for p in sorted(folder.rglob("*")) if p.is_file()}
