@@ -42,6 +42,7 @@ def test_find_notebooks_orders_course_then_solutions_and_filters(tmp_path):
     assert [p.name for p in runner.find_notebooks(tmp_path, "solutions/*")] == ["02_lab.ipynb"]
 
 
+@pytest.mark.slow
 def test_runner_writes_executed_copies_and_results_table(tmp_path, capsys):
     body = (
         "import os, pathlib\n"
@@ -119,6 +120,7 @@ def test_a_dead_kernel_is_reported_as_a_crash_in_its_cell(tmp_path):
     assert str(tmp_path / "out" / "00_one.log") in result.error
 
 
+@pytest.mark.slow
 def test_a_hung_cell_becomes_an_error_naming_the_cell(tmp_path):
     result = run_one(tmp_path, "x = 1", "import time\ntime.sleep(120)", "y = 2", cell_timeout=2)
     assert result.status == "failed"
