@@ -10,7 +10,9 @@ Markers follow nbgrader, so instructors who know it feel at home:
   "_Write your answer here._".
 
 Graded check cells carry the tags ``graded`` and ``graded:<id>`` (e.g. ``graded:conv2d``); ids are unique
-in a notebook. Outputs and execution counts are dropped, metadata (tags!) is kept.
+in a notebook. Outputs and execution counts are dropped, metadata (tags!) is kept, and each lab is marked as
+generated in its notebook metadata (``course_lab``): ``build`` only ever deletes or replaces a marked lab or one
+without solution markers, so a draft lab or a solution in the wrong folder is never lost.
 
 Command line::
 
@@ -23,13 +25,13 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import re
 import sys
 from pathlib import Path
 
 import nbformat
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-LAB_PATTERN = "[0-9][0-9]_*.ipynb"
+from helpers.common import NOTEBOOK_GLOB, REPO_ROOT
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
@@ -37,10 +39,46 @@ BEGIN_ANSWER, END_ANSWER = "=== BEGIN ANSWER ===", "=== END ANSWER ==="
 PLACEHOLDER_ERROR = 'raise NotImplementedError("Write your code here, then run the check cell below.")'
 ANSWER_PROMPT = "_Write your answer here._"
 GRADED_TAG, GRADED_PREFIX = "graded", "graded:"
+GENERATED_KEY = "course_lab"  # notebook metadata of a generated lab: {"generated_by": ..., "solution": ...}
+BUILD_COMMAND = "python -m helpers.labs build"
+SOLUTION_MARKERS = (BEGIN_SOLUTION, BEGIN_HIDDEN, BEGIN_ANSWER)
+CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)")
 
 
 class LabMarkerError(ValueError):
     """A solution notebook has unbalanced or misplaced markers (the message names notebook, cell and line)."""
+
+
+class UnreadableNotebookError(ValueError):
+    """A file is not a notebook nbformat can read (the message names the file and, if found, a merge conflict)."""
+
+
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """``nbformat.read(path, as_version=4)``, with errors that name the file and spot git merge-conflict markers."""
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # NotJSONError, ValidationError, UnicodeDecodeError, a JSON that is not a notebook...
+        try:
+            lines = Path(path).read_text(encoding="utf-8", errors="replace").splitlines()
+        except OSError:
+            lines = []
+        conflict = next((n for n, line in enumerate(lines, start=1) if CONFLICT_MARKER.match(line)), None)
+        if conflict is not None:
+            raise UnreadableNotebookError(
+                f"{path} holds a git merge-conflict marker on line {conflict} ({lines[conflict - 1][:20]!r}): "
+                "resolve the conflict (keep one side, delete the marker lines), then try again.") from err
+        detail = " ".join(str(err).split())[:160]
+        raise UnreadableNotebookError(f"{path} is not a readable notebook ({type(err).__name__}: {detail}).") from err
+
+
+def has_solution_markers(nb: nbformat.NotebookNode) -> bool:
+    """True if any cell holds a ``### BEGIN SOLUTION``, ``### BEGIN HIDDEN TESTS`` or ``=== BEGIN ANSWER ===`` line."""
+    return any(line.strip() in SOLUTION_MARKERS for cell in nb.cells for line in cell.source.splitlines())
+
+
+def is_generated_lab(nb: nbformat.NotebookNode) -> bool:
+    """True for a notebook written by ``build`` (it carries the ``course_lab`` metadata)."""
+    return isinstance(nb.metadata.get(GENERATED_KEY), dict)
 
 
 def _replace_blocks(lines: list[str], blocks: dict, where: str) -> list[str]:
@@ -147,6 +185,8 @@ def graded_cells(solution: nbformat.NotebookNode, name: str = "notebook") -> dic
 def make_lab(solution: nbformat.NotebookNode, name: str = "notebook") -> nbformat.NotebookNode:
     """Return the student lab for a solution notebook (a new notebook; the input is not changed).
 
+    The lab's metadata gains ``course_lab``, which marks it as generated (``name`` is recorded as its solution).
+
     >>> lab = make_lab(nbformat.read("solutions/02_convolution_lab.ipynb", as_version=4))  # doctest: +SKIP
     """
     graded_cells(solution, name)  # validates the graded tags
@@ -168,6 +208,7 @@ def make_lab(solution: nbformat.NotebookNode, name: str = "notebook") -> nbforma
                                      "check that the solution block covers whole statements.") from err
         elif "attachments" in cell and not cell.attachments:
             del cell["attachments"]
+    lab.metadata[GENERATED_KEY] = {"generated_by": BUILD_COMMAND, "solution": Path(name).name}
     return lab
 
 
@@ -177,20 +218,59 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def _refusals(solutions_dir: Path, labs_dir: Path, solutions: dict[Path, nbformat.NotebookNode]) -> list[str]:
+    """Why ``build`` must not run with these folders (swapped, or a solution where a lab would be written)."""
+    if solutions_dir.resolve() == labs_dir.resolve():
+        return [f"--solutions and --labs are the same folder ({solutions_dir}): the labs would overwrite the solutions."]
+    generated = [path for path, nb in solutions.items() if is_generated_lab(nb)]
+    if generated:
+        return [f"{generated[0]} is a generated lab, not a solution: is {solutions_dir} the labs folder? "
+                "Pass the solved notebooks with --solutions."]
+    if solutions and not any(has_solution_markers(nb) for nb in solutions.values()):
+        return [f"none of the {len(solutions)} notebooks in {solutions_dir} holds a solution marker ('{BEGIN_SOLUTION}', "
+                f"'{BEGIN_HIDDEN}' or '{BEGIN_ANSWER}'): is it the labs folder? Pass the solved notebooks with --solutions."]
+    problems = []
+    for path in solutions:
+        lab_path = labs_dir / path.name
+        try:
+            existing = read_notebook(lab_path) if lab_path.exists() else None
+        except UnreadableNotebookError:
+            existing = None  # a broken lab file is replaced
+        if existing is not None and has_solution_markers(existing):
+            problems.append(f"{lab_path} holds solution markers: it is a solution, not a lab; move it to {solutions_dir} "
+                            "or delete it yourself.")
+    return problems
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, then rename it over ``path`` (never half a file)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.replace(path)
+
+
 def build_labs(solutions_dir: Path, labs_dir: Path, check: bool = False) -> list[str]:
     """Write (or with ``check=True`` only compare) every lab; return the problems found in check mode.
 
     Problems look like ``"stale: labs/02_convolution_lab.ipynb"``, ``"missing: ..."`` or ``"extra: ..."``.
-    In build mode, extra labs (no solution any more) are deleted, since ``labs/`` is generated.
+    Every solution is read and turned into a lab before anything is written, and ``build`` refuses (raises
+    ``LabMarkerError``) when the folders look swapped or a lab file holds solution markers. In build mode,
+    generated labs whose solution is gone are deleted; any other notebook in ``labs_dir`` is left alone.
     """
     solutions_dir, labs_dir = Path(solutions_dir), Path(labs_dir)
     if not solutions_dir.is_dir():
         raise FileNotFoundError(f"No solutions folder at {solutions_dir}: pass --solutions DIR.")
+    solutions = {path: read_notebook(path) for path in sorted(solutions_dir.glob(NOTEBOOK_GLOB))}
+    refusals = _refusals(solutions_dir, labs_dir, solutions)
+    if refusals:
+        raise LabMarkerError("nothing was written: " + " ".join(refusals))
+    labs = {path: notebook_text(make_lab(nb, name=str(path))) for path, nb in solutions.items()}
     problems: list[str] = []
-    solutions = sorted(solutions_dir.glob(LAB_PATTERN))
-    for solution_path in solutions:
+    for solution_path, text in labs.items():
+        if not has_solution_markers(solutions[solution_path]):
+            print(f"warning: {solution_path} holds no solution markers, so its lab gives the whole solution away",
+                  file=sys.stderr)
         lab_path = labs_dir / solution_path.name
-        text = notebook_text(make_lab(nbformat.read(solution_path, as_version=4), name=str(solution_path)))
         current = lab_path.read_text(encoding="utf-8") if lab_path.exists() else None
         if current == text:
             continue
@@ -198,16 +278,24 @@ def build_labs(solutions_dir: Path, labs_dir: Path, check: bool = False) -> list
             problems.append(f"{'missing' if current is None else 'stale'}: {lab_path}")
         else:
             labs_dir.mkdir(parents=True, exist_ok=True)
-            lab_path.write_text(text, encoding="utf-8")
+            _write_atomically(lab_path, text)
             print(f"wrote {lab_path}")
     wanted = {path.name for path in solutions}
-    for lab_path in sorted(labs_dir.glob(LAB_PATTERN)) if labs_dir.is_dir() else []:
-        if lab_path.name not in wanted:
-            if check:
-                problems.append(f"extra: {lab_path} (no {solutions_dir / lab_path.name})")
-            else:
-                lab_path.unlink()
-                print(f"deleted {lab_path} (its solution is gone)")
+    for lab_path in sorted(labs_dir.glob(NOTEBOOK_GLOB)) if labs_dir.is_dir() else []:
+        if lab_path.name in wanted:
+            continue
+        try:
+            generated = is_generated_lab(read_notebook(lab_path))
+        except UnreadableNotebookError:
+            generated = False
+        if not generated:
+            print(f"note: left {lab_path} alone: it was not generated by `{BUILD_COMMAND}` "
+                  f"and has no solution in {solutions_dir} (a draft?)", file=sys.stderr)
+        elif check:
+            problems.append(f"extra: {lab_path} (no {solutions_dir / lab_path.name})")
+        else:
+            lab_path.unlink()
+            print(f"deleted {lab_path} (generated from a solution that is gone)")
     return problems
 
 
@@ -221,14 +309,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         problems = build_labs(args.solutions, args.labs, check=args.check)
-    except (LabMarkerError, FileNotFoundError) as err:
+    except (LabMarkerError, UnreadableNotebookError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if problems:
         print("labs/ is out of sync with solutions/:", *problems, "Run: python -m helpers.labs build", sep="\n  ", file=sys.stderr)
         return 1
     if args.check:
-        print(f"labs/ is in sync with solutions/ ({len(list(args.solutions.glob(LAB_PATTERN)))} labs)")
+        print(f"labs/ is in sync with solutions/ ({len(list(args.solutions.glob(NOTEBOOK_GLOB)))} labs)")
     return 0
 
 

@@ -7,8 +7,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers.labs import (ANSWER_PROMPT, REPO_ROOT, LabMarkerError, build_labs, graded_cells, main, make_lab,
-                          python_source)
+from helpers.common import REPO_ROOT
+from helpers.labs import (ANSWER_PROMPT, GENERATED_KEY, LabMarkerError, UnreadableNotebookError, build_labs, graded_cells,
+                          is_generated_lab, main, make_lab, python_source, read_notebook)
 
 SOLVED = '''import numpy as np
 %matplotlib inline
@@ -67,7 +68,9 @@ def test_lab_drops_hidden_tests_and_answers_but_keeps_tags_and_metadata():
     assert lab.cells[3].metadata["tags"] == ["graded", "graded:conv2d"]
     assert lab.cells[1].metadata["tags"] == ["parameters"]
     assert lab.cells[4].source == f"Why flip?\n\n{ANSWER_PROMPT}"
-    assert lab.metadata == solution.metadata
+    assert {key: value for key, value in lab.metadata.items() if key != GENERATED_KEY} == solution.metadata
+    assert lab.metadata[GENERATED_KEY] == {"generated_by": "python -m helpers.labs build", "solution": "notebook"}
+    assert is_generated_lab(lab) and not is_generated_lab(solution)
     assert "secret_pad" in solution.cells[2].source  # the solution itself is untouched
 
 
@@ -141,17 +144,55 @@ def test_build_writes_deterministic_labs_and_check_detects_drift(tmp_path, capsy
     changed = solution_notebook()
     changed.cells[2].source = changed.cells[2].source.replace("# TODO: flip", "# TODO: turn")
     write(changed, solutions / "07_tiny_lab.ipynb")
-    write(new_notebook(), labs / "08_gone_lab.ipynb")
+    write(make_lab(solution_notebook(), "08_gone_lab.ipynb"), labs / "08_gone_lab.ipynb")  # its solution was removed
+    write(new_notebook(), labs / "09_draft_lab.ipynb")  # written by hand, no solution yet
     assert build_labs(solutions, labs, check=True) == [
         f"stale: {lab_file}", f"extra: {labs / '08_gone_lab.ipynb'} (no {solutions / '08_gone_lab.ipynb'})"]
     assert lab_file.read_bytes() == first
+    assert f"note: left {labs / '09_draft_lab.ipynb'} alone: it was not generated" in capsys.readouterr().err
 
     assert main(["build", "--check", "--solutions", str(solutions), "--labs", str(labs)]) == 1
     assert "stale:" in capsys.readouterr().err
     assert main(["build", "--solutions", str(solutions), "--labs", str(labs)]) == 0
-    assert not (labs / "08_gone_lab.ipynb").exists()  # labs/ is generated: orphans go
+    assert not (labs / "08_gone_lab.ipynb").exists()  # a generated lab whose solution is gone goes
+    assert (labs / "09_draft_lab.ipynb").exists()  # a draft is never deleted
     assert main(["build", "--check", "--solutions", str(solutions), "--labs", str(labs)]) == 0
     assert "in sync" in capsys.readouterr().out
+
+
+def test_build_refuses_swapped_or_mixed_up_folders(tmp_path, capsys):
+    solutions, labs = tmp_path / "solutions", tmp_path / "labs"
+    write(solution_notebook(), solutions / "07_tiny_lab.ipynb")
+    build_labs(solutions, labs)
+    before = {path: path.read_bytes() for path in [*solutions.iterdir(), *labs.iterdir()]}
+    assert main(["build", "--solutions", str(labs), "--labs", str(solutions)]) == 2  # swapped
+    assert f"{labs / '07_tiny_lab.ipynb'} is a generated lab, not a solution" in capsys.readouterr().err
+    assert main(["build", "--solutions", str(solutions), "--labs", str(solutions)]) == 2
+    assert "are the same folder" in capsys.readouterr().err
+    old_labs = tmp_path / "old_labs"  # labs from before labs were marked as generated: no solution markers either
+    lab = make_lab(solution_notebook())
+    del lab.metadata[GENERATED_KEY]
+    write(lab, old_labs / "07_tiny_lab.ipynb")
+    assert main(["build", "--solutions", str(old_labs), "--labs", str(solutions)]) == 2
+    assert f"none of the 1 notebooks in {old_labs} holds a solution marker" in capsys.readouterr().err
+    write(solution_notebook(), labs / "07_tiny_lab.ipynb")  # a solution saved into labs/ by mistake
+    with pytest.raises(LabMarkerError, match=r"labs/07_tiny_lab.ipynb holds solution markers: it is a solution, not a lab"):
+        build_labs(solutions, labs)
+    before[labs / "07_tiny_lab.ipynb"] = (labs / "07_tiny_lab.ipynb").read_bytes()
+    assert {path: path.read_bytes() for path in before} == before  # nothing was written
+
+
+def test_a_merge_conflict_is_named_with_file_and_line(tmp_path, capsys):
+    path = write(solution_notebook(), tmp_path / "solutions" / "07_tiny_lab.ipynb")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:3] + ["<<<<<<< HEAD", '  "x": 1,', "=======", '  "x": 2,', ">>>>>>> theirs"] + lines[3:]))
+    with pytest.raises(UnreadableNotebookError, match=r"07_tiny_lab.ipynb holds a git merge-conflict marker on line 4 \('<<<<<<< HEAD'\)"):
+        read_notebook(path)
+    assert main(["build", "--solutions", str(path.parent), "--labs", str(tmp_path / "labs")]) == 2
+    assert "merge-conflict marker on line 4" in capsys.readouterr().err
+    path.write_text("{ not json")
+    with pytest.raises(UnreadableNotebookError, match=r"07_tiny_lab.ipynb is not a readable notebook \(NotJSONError"):
+        read_notebook(path)
 
 
 def test_cli_reports_marker_errors(tmp_path, capsys):
