@@ -99,6 +99,9 @@ class TensorLoader(DataLoader):
         super().__init__(dataset, **kwargs)
         self.batch_transform = batch_transform
         self.device = None if device is None else pick_device(device)
+        labels = dataset.tensors[1]
+        # the largest class index, known here on the CPU, so the loops need no GPU round trip to check labels
+        self.label_bound = int(labels.max()) + 1 if labels.ndim == 1 and len(labels) else None
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in super().__iter__():
@@ -232,6 +235,25 @@ def _check_labels(labels: torch.Tensor, classes: int, batch: int, loss_name: str
                          "(a negative label is often a 'missing' marker such as -1; drop or fix those samples).")
 
 
+def _check_labels_cheaply(original: torch.Tensor, labels: torch.Tensor, classes: int, batch: int, loss_name: str,
+                          label_bound: int | None) -> None:
+    """``_check_labels`` where it costs no wait for the GPU: on the batch's CPU labels (before they were moved),
+    against a ``TensorLoader``'s largest label, or, for labels that arrive on the GPU, on the first batch only."""
+    if not isinstance(original, torch.Tensor) or original.device.type == "cpu" or labels.is_floating_point():
+        _check_labels(original if isinstance(original, torch.Tensor) else labels, classes, batch, loss_name)
+    elif label_bound is not None:
+        if batch == 1 and label_bound > classes:
+            _check_labels(torch.tensor([label_bound - 1]), classes, batch, loss_name)
+    elif batch == 1:
+        _check_labels(labels, classes, batch, loss_name)
+
+
+def _must_sync(device: torch.device, step: int, total: int | None) -> bool:
+    """Whether to look at a loss now: every step on the CPU (free); on a GPU every 10th step and the last one,
+    because reading a number from the GPU makes the CPU wait and stops it queueing the next steps' work."""
+    return device.type == "cpu" or step % 10 == 0 or (total is not None and step + 1 == total)
+
+
 def _bad_inputs(images: torch.Tensor) -> str | None:
     """Say which images of a batch hold NaN or infinite values (None if all are finite)."""
     bad = ~torch.isfinite(images).flatten(1).all(dim=1)
@@ -298,7 +320,10 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
     total_correct = torch.zeros((), device=device, dtype=torch.long)
     total_count = 0
     # (a bar we update by hand: tqdm.auto would call iter(loader) twice, starting DataLoader workers twice)
-    bar = progress_bar(_length(loader), desc, enabled=progress)
+    total = _length(loader)
+    label_bound = getattr(loader, "label_bound", None)
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    bar = progress_bar(total, desc, enabled=progress)
     for step, batch in enumerate(loader):
         images, labels = _to_device(batch, device, channels_last)
 
@@ -306,13 +331,15 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             outputs = model(images)
             _check_outputs(outputs, labels, loss_name)
-            _check_labels(labels, outputs.shape[1], step + 1, loss_name)
+            _check_labels_cheaply(batch[1], labels, outputs.shape[1], step + 1, loss_name, label_bound)
             # 2. loss: how wrong the scores are (a single number to make smaller)
             loss = loss_fn(outputs, labels)
-        if not torch.isfinite(loss):  # stop now: one step with a nan loss would spread nan into every weight
-            raise FloatingPointError(f"The training loss became {loss.item()} in batch {step + 1} of {desc}: "
-                                     + (_bad_inputs(images) or "its inputs are finite, so training diverged. "
-                                        "Lower the learning rate (e.g. 10x) and try again."))
+        finite = finite & torch.isfinite(loss).detach()  # (stays on the device: no waiting)
+        if _must_sync(device, step, total) and not finite:  # a nan loss spreads nan into every weight
+            where = f"batch {step + 1}" if device.type == "cpu" else f"one of batches {max(1, step - 8)}-{step + 1}"
+            raise FloatingPointError(f"The training loss became {loss.item()} in {where} of {desc}: "
+                                     + (_bad_inputs(images) or "the inputs of this batch are finite, so training diverged "
+                                        "(or an earlier batch held NaN inputs). Lower the learning rate (e.g. 10x) and try again."))
 
         # 3. zero_grad: forget the gradients of the previous batch
         optimizer.zero_grad(set_to_none=True)
@@ -337,7 +364,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
         total_correct += _count_correct(outputs, labels)
         total_count += count
         bar.update(1)
-        if progress and (step % 10 == 0 or step + 1 == bar.total):
+        if progress and _must_sync(torch.device("cuda"), step, total):  # every 10th step, on any device
             bar.set_postfix(loss=f"{total_loss.item() / total_count:.3f}", acc=f"{100 * total_correct.item() / total_count:.1f}%",
                             refresh=False)  # the bar redraws on its own schedule
     bar.close()
@@ -359,7 +386,10 @@ def _run_inference(model: nn.Module, loader: Any, device: torch.device | str | N
     was_training = model.training
     model.eval()
     results = []
-    bar = progress_bar(_length(loader), desc, enabled=progress)
+    total = _length(loader)
+    label_bound = getattr(loader, "label_bound", None)
+    finite = torch.ones((), dtype=torch.bool, device=device)
+    bar = progress_bar(total, desc, enabled=progress)
     try:
         with torch.inference_mode():
             for number, batch in enumerate(loader, start=1):
@@ -368,12 +398,14 @@ def _run_inference(model: nn.Module, loader: Any, device: torch.device | str | N
                     outputs = model(images)
                 _check_outputs(outputs, labels, label_check or "a classifier")
                 if label_check is not None:
-                    _check_labels(labels, outputs.shape[1], number, label_check)
-                if not torch.isfinite(outputs).all():
+                    _check_labels_cheaply(batch[1], labels, outputs.shape[1], number, label_check, label_bound)
+                finite = finite & torch.isfinite(outputs).all()  # (stays on the device: no waiting)
+                if _must_sync(device, number - 1, total) and not finite:
+                    where = f"Batch {number}" if device.type == "cpu" else f"One of batches {max(1, number - 9)}-{number}"
                     problem = _bad_inputs(images)
                     if problem is not None:
-                        raise ValueError(f"Batch {number} of the {desc}: {problem}")
-                    raise FloatingPointError(f"Batch {number} of the {desc}: the model's outputs contain NaN or inf although "
+                        raise ValueError(f"{where} of the {desc}: {problem}")
+                    raise FloatingPointError(f"{where} of the {desc}: the model's outputs contain NaN or inf although "
                                              "its inputs are finite, so its weights hold NaN or inf (did training diverge?).")
                 results.append(on_batch(outputs, labels))
                 bar.update(1)

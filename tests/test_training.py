@@ -599,3 +599,15 @@ def test_training_knows_nothing_of_data_or_models():
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "helpers.training" in loaded
     assert "helpers.data" not in loaded and "helpers.models" not in loaded
+
+
+def test_safety_checks_do_not_make_a_gpu_wait_on_every_step():
+    """Labels are checked on the CPU (a TensorLoader knows its largest label); a GPU loss is read every 10th step."""
+    from helpers.training import _must_sync
+
+    loader = tensor_loader(torch.zeros(6, 1, 4, 4), torch.tensor([0, 3, 1, 2, 0, 1]), batch_size=2)
+    assert loader.label_bound == 4
+    assert tensor_loader(torch.zeros(2, 1, 4, 4), torch.eye(2)).label_bound is None  # soft labels: shapes suffice
+    cpu, gpu = torch.device("cpu"), torch.device("cuda")
+    assert all(_must_sync(cpu, step, 25) for step in range(25))
+    assert [step for step in range(25) if _must_sync(gpu, step, 25)] == [0, 10, 20, 24]
