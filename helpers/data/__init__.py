@@ -21,7 +21,7 @@ module per reader:
     >>> images.shape, len(train_idx), len(val_idx)
     (torch.Size([1000, 1, 28, 28]), 800, 200)
 
-Importing this package reads nothing from disk and creates nothing.
+Importing this package creates, downloads and prints nothing.
 """
 
 from helpers.checkpoints import WeightsMismatchError

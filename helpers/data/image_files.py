@@ -94,9 +94,10 @@ def read_rgb_array(path: str | os.PathLike) -> np.ndarray:
     does not end with its end-of-image marker goes to PIL instead, which refuses it. Everything else
     (PNG, grayscale, 16-bit, transparency, CMYK) goes to PIL too.
     """
-    data = np.fromfile(path, dtype=np.uint8)
-    if data[:2].tobytes() == JPEG_START and data[-256:].tobytes().rstrip(b"\x00")[-2:] == JPEG_END:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    with open(path, "rb") as f:
+        raw = f.read()
+    if raw[:2] == JPEG_START and raw[-256:].rstrip(b"\x00")[-2:] == JPEG_END:  # some writers pad with zeros
+        image = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
         if image is not None and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8:
             return np.ascontiguousarray(image[:, :, ::-1])  # BGR -> RGB
     return np.asarray(pil_rgb_loader(path))
