@@ -33,6 +33,7 @@ import os
 import re
 import shutil
 import signal
+import site
 import subprocess
 import sys
 import tempfile
@@ -58,6 +59,9 @@ PARAMS_ID = "(parameters)"  # the id of the cell holding the grader's -p paramet
 NBVAL_TAGS = {"nbval-ignore-output", "nbval-check-output", "nbval-raises-exception", "nbval-skip", "raises-exception"}
 COPY_LIMIT_BYTES = 50_000_000  # sibling files bigger than this are not copied into the scratch folder
 GRADEBOOK_HEADER = ["student", "lab", "passed", "total", "errors", "sandbox"]
+# The only variables of your environment a graded notebook sees (no tokens or keys: its errors reach the gradebook)
+KEPT_ENV = re.compile(r"PATH|LANG|LANGUAGE|LC_\w+|TZ|TERM|USER|LOGNAME|LD_LIBRARY_PATH|PYTHONPATH|PYTHONHASHSEED|"
+                      r"COURSE_\w+|CUDA_\w+|NVIDIA_\w+|OMP_\w+|MKL_\w+|OPENBLAS_\w+|TORCH_\w+|HF_\w+")
 
 
 @dataclass
@@ -258,12 +262,15 @@ def _cell_grading_id(cell, lab_sources: dict[str, str]) -> str | None:
     return next((item for item, source in lab_sources.items() if _holds_in_order(lines, _code_lines(source))), None)
 
 
-def missing_reason(student_nb, item: str, lab_source: str) -> str:
-    """Why ``item`` has no graded cell: deleted, or a look-alike check cell that lost its tags and was changed."""
+def missing_reason(student_nb, item: str, lab_sources: dict[str, str]) -> str:
+    """Why ``item`` has no graded cell: deleted, or a look-alike check cell that lost its tags and was changed.
+
+    ``lab_sources`` are the lab's check cells by graded id; cells graded as another item are never the look-alike.
+    """
     best, score = None, 0.0
     for cell in student_nb.cells:
-        if cell.cell_type == "code" and cell.source.strip():
-            ratio = difflib.SequenceMatcher(None, cell.source.strip(), lab_source).ratio()
+        if cell.cell_type == "code" and cell.source.strip() and _cell_grading_id(cell, lab_sources) is None:
+            ratio = difflib.SequenceMatcher(None, cell.source.strip(), lab_sources[item]).ratio()
             best, score = (cell, ratio) if ratio > score else (best, score)
     if best is not None and score >= 0.6:
         first = best.source.strip().splitlines()[0][:60]
@@ -332,8 +339,6 @@ def _write_kernelspec(folder: Path, work: Path, writable: list[Path], hidden: li
         data = [os.environ.get("COURSE_DATA", REPO_ROOT / "data"), os.environ.get("COURSE_DATA_MIRROR", "")]
         visible = [REPO_ROOT / "helpers", Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
                    Path.home() / ".cache", *(Path(p) for p in data if p)]
-        import site
-
         visible.append(Path(site.getusersitepackages()))
         # JPY_PARENT_PID: inside the sandbox's own process tree the kernel's parent is pid 1, which ipykernel would take
         # for "my parent died"; the sandbox dies with its parent instead (bwrap --die-with-parent)
@@ -366,7 +371,8 @@ def run_notebook(nb, ids: list[str | None], work: Path, options: GradingOptions)
         _write_kernelspec(kernels, work, [work, home, ipc], [scratch, private, REPO_ROOT / ".git", Path.home(), *options.hidden],
                           options.sandbox)
         caches = {"TORCH_HOME": str(Path.home() / ".cache" / "torch"), "HF_HOME": str(Path.home() / ".cache" / "huggingface")}
-        env = dict(caches, **os.environ)  # pretrained weights already downloaded stay findable under the new HOME
+        env = dict(caches, **{name: value for name, value in os.environ.items() if KEPT_ENV.fullmatch(name)})
+        # (TORCH_HOME, HF_HOME: pretrained weights already downloaded stay findable under the new HOME)
         env.update({"HOME": str(home), "TMPDIR": str(home), "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
                     "PYTHONSAFEPATH": "1", RUN_ENV: token, "JUPYTER_PATH": str(scratch), "JUPYTER_RUNTIME_DIR": str(ipc)})
         env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -425,7 +431,7 @@ def grade_submission(submission: Submission, solution_path: Path, options: Gradi
     params = parse_parameters(options.params, solution_path) if options.params else None
     nb, ids = prepare_notebook(student_nb, solution, params, str(solution_path))
     lab_sources = {item: lab_cell_source(cell, str(solution_path)).strip() for item, cell in graded_cells(solution).items()}
-    result.items = {item: missing_reason(student_nb, item, lab_sources[item]) for item in items}
+    result.items = {item: missing_reason(student_nb, item, lab_sources) for item in items}
     safe_name = re.sub(r"[^A-Za-z0-9_.-]", "_", submission.student)[:20]
     with tempfile.TemporaryDirectory(prefix=f"grade-{safe_name}-") as scratch:
         work = Path(scratch) / "work"

@@ -155,21 +155,26 @@ def test_a_check_cell_that_lost_its_tags_is_graded_or_named(tmp_path):
     lab.cells[changed].source = lab.cells[changed].source.replace("run_cases(", "my_cases = (")
     _, ids = prepare_notebook(lab, sol)
     assert [i for i in ids if i] == ["relu", "n_params"]
-    lab_source = make_lab(sol).cells[graded_index(sol, "output_size")].source
-    reason = missing_reason(lab, "output_size", lab_source)
+    lab_sources = {item: make_lab(sol).cells[graded_index(sol, item)].source for item in graded_cells(sol)}
+    reason = missing_reason(lab, "output_size", lab_sources)
     assert reason.startswith("missing: no cell tagged graded:output_size; the cell starting "
                              "'from helpers.checks import call_student, expect_equal")
     assert "looks like its check cell but lost its tags and was changed, so it was not graded (paste the check cell "\
            "back from the lab)" in reason
     lab.cells[changed].source = "print('hello')"
-    assert missing_reason(lab, "output_size", lab_source) == "missing: no graded cell with this id (deleted?)"
+    assert missing_reason(lab, "output_size", lab_sources) == "missing: no graded cell with this id (deleted?)"
 
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "solutions").glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
 def test_an_untouched_course_lab_has_each_graded_cell_once(path):
     sol = nbformat.read(path, as_version=4)
-    _, ids = prepare_notebook(make_lab(sol), sol, name=str(path))
+    lab = make_lab(sol)
+    _, ids = prepare_notebook(lab, sol, name=str(path))
     assert [i for i in ids if i] == list(graded_cells(sol))
+    first = next(iter(graded_cells(sol)))  # deleted: the other check cells, however alike, are not named as it
+    lab_sources = {item: lab.cells[graded_index(lab, item)].source for item in graded_cells(sol)}
+    del lab.cells[graded_index(lab, first)]
+    assert missing_reason(lab, first, lab_sources) == "missing: no graded cell with this id (deleted?)"
 
 
 def test_prepare_accepts_notebooks_from_older_tools(tmp_path):
@@ -313,6 +318,8 @@ def test_the_results_file_is_named_to_pytest_only(tmp_path, monkeypatch):
             return 0
 
     monkeypatch.setattr(grade.subprocess, "Popen", FakePytest)
+    monkeypatch.setenv("MY_API_TOKEN", "s3cret")
+    monkeypatch.setenv("COURSE_DATA_MIRROR", str(tmp_path))
     work = tmp_path / "scratch" / "work"
     work.mkdir(parents=True)
     nb, ids = prepare_notebook(solution(), solution())
@@ -324,6 +331,7 @@ def test_the_results_file_is_named_to_pytest_only(tmp_path, monkeypatch):
     spec = json.loads((tmp_path / "scratch" / "kernels" / grade.KERNEL_NAME / "kernel.json").read_text())
     for env in (started["env"], spec["env"]):
         assert not [name for name, value in env.items() if report in value or Path(report).parent.name in value]
+    assert "MY_API_TOKEN" not in started["env"] and started["env"]["COURSE_DATA_MIRROR"] == str(tmp_path)  # course variables only
 
 
 def test_a_folder_shown_again_keeps_its_hidden_subfolders(tmp_path):
