@@ -1,4 +1,4 @@
-"""Plots with matplotlib: image grids, learning curves, confusion matrices, bar charts.
+"""Plots with matplotlib: image grids, learning curves, confusion matrices, bar charts, CNN feature maps and filters.
 
 Example::
 
@@ -276,5 +276,79 @@ def plot_bar(values: Mapping[str, float] | Sequence[float], labels: Sequence[str
         ax.set_title(title)
     ax.grid(axis="x" if horizontal else "y", alpha=0.3)
     ax.set_axisbelow(True)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Feature maps and filters of a CNN
+# --------------------------------------------------------------------------------------------
+def show_feature_maps(maps: Any, ncols: int = 8, title: str | None = None, *, max_maps: int = 32,
+                      names: Sequence[str] | None = None, cmap: str = "viridis", size: float = 1.5) -> Figure:
+    """The channels of one feature map side by side, each on its own colour scale (bright = strong response).
+
+    ``maps``: [C, H, W] or [1, C, H, W] (tensor or array), e.g. what a forward hook caught for one image.
+    The first ``max_maps`` channels are shown, titled ``names[i]`` or "channel i".
+
+    >>> fig = show_feature_maps(features["conv1"][0], title="conv1: 16 channels for one image")
+    """
+    array = np.asarray(maps.detach().float().cpu().numpy() if hasattr(maps, "detach") else maps, dtype=np.float32)
+    if array.ndim == 4 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 3:
+        raise ValueError(f"show_feature_maps takes one image's maps [C, H, W] (or [1, C, H, W]); got shape {list(array.shape)}.")
+    if names is not None and len(names) < min(len(array), max_maps):
+        raise ValueError(f"{min(len(array), max_maps)} maps but only {len(names)} names.")
+    array = array[:max_maps]
+    n = len(array)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.25) * nrows + (0.5 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(array[i], cmap=cmap)
+            ax.set_title(names[i] if names is not None else f"channel {i}", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def show_filters(weights: Any, ncols: int = 8, title: str | None = None, *, max_filters: int = 64,
+                 size: float = 1.0) -> Figure:
+    """A conv layer's filters as small images: ``weights`` [out, in, kH, kW] with 1 or 3 input channels.
+
+    One input channel: a shared diverging scale (red positive, blue negative, white 0) so filters compare.
+    Three input channels: each filter as an RGB image, stretched to [0, 1] on its own (what it looks for in colour).
+
+    >>> fig = show_filters(model.features[0].weight, title="first-layer filters")
+    """
+    w = np.asarray(weights.detach().float().cpu().numpy() if hasattr(weights, "detach") else weights, dtype=np.float32)
+    if w.ndim != 4 or w.shape[1] not in (1, 3):
+        raise ValueError(f"show_filters takes conv weights [out, in, kH, kW] with in = 1 or 3; got shape {list(w.shape)}. "
+                         "For a deeper layer pick one input channel: weights[:, c:c + 1].")
+    w = w[:max_filters]
+    n = len(w)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.2) * nrows + (0.5 if title else 0)),
+                             squeeze=False)
+    limit = float(np.abs(w).max()) or 1.0
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if i >= n:
+            ax.axis("off")
+            continue
+        if w.shape[1] == 1:
+            ax.imshow(w[i, 0], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        else:
+            rgb = np.transpose(w[i], (1, 2, 0))
+            ax.imshow((rgb - rgb.min()) / max(float(rgb.max() - rgb.min()), 1e-12))
+        ax.set_title(f"{i}", fontsize=7)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -163,3 +163,39 @@ def test_plot_functions_do_not_show_or_close_the_figure(monkeypatch):
     monkeypatch.setattr(plt, "show", lambda *a, **k: shown.append(1))
     fig = plot_bar([1, 2])
     assert not shown and plt.fignum_exists(fig.number)  # left open for the notebook's inline backend
+
+
+# ---------------------------------------------------------------- feature maps and filters
+def test_show_feature_maps_one_panel_per_channel_each_on_its_own_scale():
+    from helpers.plots import show_feature_maps
+
+    maps = torch.stack([torch.zeros(4, 4), torch.arange(16.0).reshape(4, 4), 100 * torch.ones(4, 4)])
+    fig = show_feature_maps(maps[None], ncols=2, title="conv1")
+    assert fig.get_suptitle() == "conv1"
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["channel 0", "channel 1", "channel 2"]
+    assert np.allclose(shown_arrays(fig)[1], np.arange(16.0).reshape(4, 4))
+    assert fig.axes[1].images[0].get_clim() == (0.0, 15.0)
+    assert len(shown_arrays(show_feature_maps(np.zeros((40, 3, 3)), max_maps=10, names=[str(i) for i in range(10)]))) == 10
+
+
+def test_show_feature_maps_refuses_a_batch():
+    from helpers.plots import show_feature_maps
+
+    with pytest.raises(ValueError, match=r"\[C, H, W\]"):
+        show_feature_maps(torch.zeros(2, 3, 4, 4))
+    with pytest.raises(ValueError, match="names"):
+        show_feature_maps(torch.zeros(3, 4, 4), names=["a"])
+
+
+def test_show_filters_gray_share_a_signed_scale_and_rgb_are_stretched():
+    from helpers.plots import show_filters
+
+    gray = torch.tensor([[[[1.0, -2.0], [0.0, 0.5]]], [[[0.1, 0.0], [0.0, 0.0]]]])
+    fig = show_filters(gray)
+    assert [ax.images[0].get_clim() for ax in fig.axes if ax.images] == [(-2.0, 2.0), (-2.0, 2.0)]
+    rgb = torch.randn(3, 3, 5, 5)
+    arrays = shown_arrays(show_filters(rgb, title="first layer"))
+    assert len(arrays) == 3 and arrays[0].shape == (5, 5, 3)
+    assert np.isclose(arrays[0].min(), 0.0) and np.isclose(arrays[0].max(), 1.0)
+    with pytest.raises(ValueError, match="in = 1 or 3"):
+        show_filters(torch.zeros(4, 8, 3, 3))
