@@ -585,8 +585,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         plan = plan_class(args.submissions, args.solutions, args.lab)
-        for number in sorted({number for _, number in plan.chosen}):
-            parse_parameters(args.param, plan.solutions[number])  # refuse a bad -p before grading anything
+        for number in sorted({number for _, number in plan.chosen}):  # a broken solution or -p stops us before grading
+            graded_cells(read_notebook(plan.solutions[number]), str(plan.solutions[number]))
+            parse_parameters(args.param, plan.solutions[number])
     except (FileNotFoundError, ValueError) as err:  # ValueError includes unreadable solutions and bad markers
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -268,6 +268,16 @@ def test_unreadable_notebook_is_a_row_not_a_crash(tmp_path):
     assert main([str(subs), "--lab", "42", "--solutions", str(FIXTURES), "--out", str(tmp_path / "gradebook.csv")]) == 2
 
 
+def test_a_broken_solution_stops_grading_with_its_name(tmp_path, capsys):
+    solutions = tmp_path / "solutions"
+    solutions.mkdir()
+    lines = SOLUTION.read_text(encoding="utf-8").splitlines()
+    (solutions / NAME).write_text("\n".join(lines[:9] + ["<<<<<<< HEAD"] + lines[9:]), encoding="utf-8")
+    write(solution(), tmp_path / "subs" / f"al__{NAME}")
+    assert main([str(tmp_path / "subs"), "--solutions", str(solutions), "--out", str(tmp_path / "gradebook.csv")]) == 2
+    assert f"{solutions / NAME} holds a git merge-conflict marker on line 10" in capsys.readouterr().err
+
+
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(grade, "sandbox_problem", lambda: "bubblewrap (bwrap) is not installed: install it")
     subs, out = tmp_path / "subs", tmp_path / "gradebook.csv"
