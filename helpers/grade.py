@@ -17,8 +17,8 @@ such as ``02_convolution_lab (1).ipynb`` still match. Example::
 Each notebook runs in its own ``pytest`` process in fresh scratch folders. Its kernel runs in a bubblewrap
 sandbox (``helpers.sandbox``: system read-only, solutions and submissions hidden, no network) when bwrap works
 here; the grader says loudly when it does not. Graded cells run as the solution has them (hidden tests
-included). Results travel from the pytest process (the plugin at the end of this module) to a file the kernel
-can neither see nor name: nothing the notebook prints or writes can score a point.
+included). Results travel from the pytest process (``helpers.grading_plugin``) to a file the kernel can
+neither see nor name: nothing the notebook prints or writes can score a point.
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class GradingOptions:
     notebook_timeout: float | None = None  # seconds for the whole notebook (default 10 x timeout)
     params: list[tuple[str, str]] = field(default_factory=list)  # -p NAME VALUE pairs, as typed
     jobs: int = 1
-    sandbox: bool = True  # run the kernel under bwrap (grade_class turns it off, with a warning, where bwrap fails)
+    sandbox: bool = True  # run the kernel under bwrap (main() turns it off, and says so, where bwrap cannot run)
     hidden: list[Path] = field(default_factory=list)  # folders the notebook must not see (solutions, submissions)
     max_file_bytes: int = 2_000_000_000
 
@@ -332,17 +332,36 @@ def _kill_run(token: str) -> None:
             continue
 
 
+def _kernel_visible() -> list[Path]:
+    """What a sandboxed kernel needs to see even under a hidden folder: Python, helpers, data, downloaded weights."""
+    data = [os.environ.get("COURSE_DATA", REPO_ROOT / "data"), os.environ.get("COURSE_DATA_MIRROR", "")]
+    return [REPO_ROOT / "helpers", Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+            Path(site.getusersitepackages()), Path.home() / ".cache", *(Path(p) for p in data if p)]
+
+
+def kernel_sandbox_problem(hidden: list[Path]) -> str | None:
+    """None if a sandboxed kernel can start here (bwrap works, and this Python and helpers import inside it)."""
+    problem = sandbox_problem()
+    if problem is None:
+        with tempfile.TemporaryDirectory(prefix="grade-probe-") as scratch:
+            command = sandbox_command([sys.executable, "-c", "import ipykernel_launcher, helpers.checks"], writable=[Path(scratch)],
+                                      hidden=[Path.home(), *hidden], visible=_kernel_visible(), cwd=Path(scratch))
+            env = dict(os.environ, PYTHONSAFEPATH="1", PYTHONPATH=str(REPO_ROOT))
+            probe = subprocess.run(command, capture_output=True, text=True, env=env)
+        if probe.returncode != 0:
+            last = (probe.stderr.strip().splitlines() or [f"exit code {probe.returncode}"])[-1]
+            problem = f"this Python cannot start a kernel inside bwrap ({last[:160]})"
+    return problem
+
+
 def _write_kernelspec(folder: Path, work: Path, writable: list[Path], hidden: list[Path], sandboxed: bool) -> None:
     """The kernel nbval starts: this Python's ipykernel, inside bwrap when ``sandboxed``; REPO_ROOT's helpers first."""
     argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
     if sandboxed:
-        data = [os.environ.get("COURSE_DATA", REPO_ROOT / "data"), os.environ.get("COURSE_DATA_MIRROR", "")]
-        visible = [REPO_ROOT / "helpers", Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
-                   Path.home() / ".cache", *(Path(p) for p in data if p)]
-        visible.append(Path(site.getusersitepackages()))
         # JPY_PARENT_PID: inside the sandbox's own process tree the kernel's parent is pid 1, which ipykernel would take
         # for "my parent died"; the sandbox dies with its parent instead (bwrap --die-with-parent)
-        argv = sandbox_command(argv, writable=writable, hidden=hidden, visible=visible, cwd=work, unset_env=["JPY_PARENT_PID"])
+        argv = sandbox_command(argv, writable=writable, hidden=hidden, visible=_kernel_visible(), cwd=work,
+                               unset_env=["JPY_PARENT_PID"])
     pythonpath = [str(REPO_ROOT), str(work)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
     env = {"PYTHONSAFEPATH": "1", "PYTHONPATH": os.pathsep.join(pythonpath), HEADLESS_ENV: "1"}
     spec = {"argv": argv, "display_name": "Python 3 (grading)", "language": "python", "interrupt_mode": "message", "env": env}
@@ -604,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if out_warning:
         print(f"warning: {out_warning}", file=sys.stderr)
-    problem = sandbox_problem()
+    problem = kernel_sandbox_problem([args.solutions, args.submissions])
     if problem and args.require_sandbox:
         print(f"error: --require-sandbox: {problem}", file=sys.stderr)
         return 2

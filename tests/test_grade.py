@@ -127,6 +127,7 @@ def test_prepare_counts_graded_ids_and_restores_the_checks():
     relu = graded_index(student, "relu")
     student.cells[relu].source = 'print("✅ relu: all 2 cases passed")'  # a student "fixes" the check
     student.cells[relu].metadata["tags"] += ["raises-exception"]  # ... and tells nbval to ignore errors
+    student.cells[graded_index(student, "n_params")].source = "pass"  # a check cell edited to do nothing
     student.cells.append(duplicate(student.cells[graded_index(student, "n_params")]))  # duplicated
     lost = graded_index(student, "output_size")
     student.cells[lost].metadata["tags"] = []  # tags lost (e.g. pasted into a new cell): matched by source
@@ -138,6 +139,7 @@ def test_prepare_counts_graded_ids_and_restores_the_checks():
     assert "run_cases(\"relu\"" in graded["relu"].source and "✅" not in graded["relu"].source
     assert graded["relu"].source.startswith(FRESH_CHECKS)  # check modules reloaded before the check runs
     assert graded["relu"].metadata["tags"] == ["graded", "graded:relu"]
+    assert [cell.source.count("expect_equal(n_params, 15") for item, cell in zip(ids, code) if item == "n_params"] == [1, 1]
     assert "assert output_size(5, 5) == 1" in graded["output_size"].source  # hidden tests are back
     assert "### BEGIN HIDDEN TESTS" not in graded["output_size"].source
     assert code[0].metadata["tags"] == ["parameters"] and code[1].source.endswith("EPOCHS = 1")  # injected after it
@@ -280,6 +282,7 @@ def test_a_broken_solution_stops_grading_with_its_name(tmp_path, capsys):
 
 def test_grading_without_a_sandbox_says_so_everywhere(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(grade, "sandbox_problem", lambda: "bubblewrap (bwrap) is not installed: install it")
+    assert grade.kernel_sandbox_problem([]) == "bubblewrap (bwrap) is not installed: install it"
     subs, out = tmp_path / "subs", tmp_path / "gradebook.csv"
     subs.mkdir()
     (subs / f"zed__{NAME}").write_text("{ not json")
@@ -342,6 +345,11 @@ def test_the_results_file_is_named_to_pytest_only(tmp_path, monkeypatch):
     for env in (started["env"], spec["env"]):
         assert not [name for name, value in env.items() if report in value or Path(report).parent.name in value]
     assert "MY_API_TOKEN" not in started["env"] and started["env"]["COURSE_DATA_MIRROR"] == str(tmp_path)  # course variables only
+
+
+@needs_sandbox
+def test_a_sandboxed_kernel_can_start_here():
+    assert grade.kernel_sandbox_problem([REPO_ROOT / "solutions"]) is None
 
 
 def test_a_folder_shown_again_keeps_its_hidden_subfolders(tmp_path):
