@@ -40,11 +40,13 @@ from typing import Any
 from helpers.checks import core
 from helpers.checks import lab01_images
 from helpers.checks import lab02_convolution
+from helpers.checks import lab03_cnn
 from helpers.checks import lab04_regularization
 from helpers.checks import lab05_vgg
 from helpers.checks.core import *  # noqa: F403  (the framework, for quick experiments in a notebook)
 from helpers.checks.lab01_images import *  # noqa: F403
 from helpers.checks.lab02_convolution import *  # noqa: F403
+from helpers.checks.lab03_cnn import *  # noqa: F403
 from helpers.checks.lab04_regularization import *  # noqa: F403
 from helpers.checks.lab05_vgg import *  # noqa: F403
 
@@ -52,6 +54,7 @@ __all__ = [
     *core.__all__,
     *lab01_images.__all__,
     *lab02_convolution.__all__,
+    *lab03_cnn.__all__,
     *lab04_regularization.__all__,
     *lab05_vgg.__all__,
 ]
