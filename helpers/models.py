@@ -37,8 +37,6 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg_small": [32, 32, "M", 64, 64, "M", 128, 128, "M"],  # two convs per block, like VGG's deeper configs
     "vgg_narrow": [16, 16, "M", 32, 32, "M", 64, 64, "M"],  # vgg_small at half width: ~4x fewer multiply-adds
     "vgg11_28": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M"],  # VGG "A" (VGG11) with 4 of its 5 pools
-    # VGG "A" (VGG11) for 32x32 colour images at a quarter of its width, all 5 pools (32 -> 1): lesson 06
-    "vgg11_32_quarter": [16, "M", 32, "M", 64, 64, "M", 128, 128, "M", 128, 128, "M"],
 }
 
 NORM_KINDS = ("batch", "layer", "instance", "group", "none")
