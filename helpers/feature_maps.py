@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-__all__ = ["stage_candidates", "stage_outputs", "strongest_channels"]
+__all__ = ["stage_candidates", "stage_outputs"]
 
 HEAD_LAYERS = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d, nn.Flatten, nn.Linear, nn.Dropout)
 
@@ -60,10 +60,3 @@ def stage_outputs(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Ten
             last_at_size[tuple(value.shape[-2:])] = name  # a later layer at the same size replaces an earlier one
     keep = set(last_at_size.values())
     return {name: outputs[name].cpu() for name in candidates if name in keep}
-
-
-def strongest_channels(maps: torch.Tensor, k: int = 16) -> list[int]:
-    """Indexes of the ``k`` channels with the highest mean activation in one image's maps [C, H, W], strongest first."""
-    if maps.ndim != 3:
-        raise ValueError(f"strongest_channels takes one image's maps [C, H, W], got shape {list(maps.shape)}.")
-    return maps.float().mean(dim=(1, 2)).topk(min(k, maps.shape[0])).indices.tolist()

@@ -283,33 +283,60 @@ def plot_bar(values: Mapping[str, float] | Sequence[float], labels: Sequence[str
 # --------------------------------------------------------------------------------------------
 # Feature maps and filters of a CNN
 # --------------------------------------------------------------------------------------------
-def show_feature_maps(maps: Any, ncols: int = 8, title: str | None = None, *, max_maps: int = 32,
-                      names: Sequence[str] | None = None, cmap: str = "viridis", size: float = 1.5) -> Figure:
-    """The channels of one feature map side by side, each on its own colour scale (bright = strong response).
-
-    ``maps``: [C, H, W] or [1, C, H, W] (tensor or array), e.g. what a forward hook caught for one image.
-    The first ``max_maps`` channels are shown, titled ``names[i]`` or "channel i".
-
-    >>> fig = show_feature_maps(features["conv1"][0], title="conv1: 16 channels for one image")
-    """
+def _one_image_maps(maps: Any) -> np.ndarray:
     array = np.asarray(maps.detach().float().cpu().numpy() if hasattr(maps, "detach") else maps, dtype=np.float32)
     if array.ndim == 4 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 3:
         raise ValueError(f"show_feature_maps takes one image's maps [C, H, W] (or [1, C, H, W]); got shape {list(array.shape)}.")
-    if names is not None and len(names) < min(len(array), max_maps):
-        raise ValueError(f"{min(len(array), max_maps)} maps but only {len(names)} names.")
-    array = array[:max_maps]
-    n = len(array)
-    ncols = max(1, min(ncols, n))
-    nrows = math.ceil(n / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.25) * nrows + (0.5 if title else 0)),
-                             squeeze=False)
-    for i, ax in enumerate(axes.flat):
-        ax.axis("off")
-        if i < n:
-            ax.imshow(array[i], cmap=cmap)
-            ax.set_title(names[i] if names is not None else f"channel {i}", fontsize=8)
+    return array
+
+
+def show_feature_maps(maps: Any, ncols: int = 8, title: str | None = None, *, channels: Sequence[int] | str | None = None,
+                      max_maps: int = 32, cmap: str = "viridis", size: float = 1.5) -> Figure:
+    """Channels of feature maps side by side, each on its own colour scale (bright = strong response).
+
+    ``maps``: one image's maps [C, H, W] or [1, C, H, W] (tensor or array), e.g. what a forward hook caught; or a
+    dict {layer name: maps}, drawn one layer per row with the name on the left.
+    ``channels``: which channels to show: a list of indexes, ``"strongest"`` (the ``max_maps`` channels with the
+    highest mean activation, strongest first) or None (the first ``max_maps``). Each panel is titled "ch <index>".
+
+    >>> fig = show_feature_maps(maps[0], title="conv1: 16 channels for one image")
+    >>> fig = show_feature_maps({"conv1": m1[0], "conv2": m2[0]}, channels="strongest", max_maps=8)
+    """
+    rows = {name: _one_image_maps(m) for name, m in maps.items()} if isinstance(maps, Mapping) else {"": _one_image_maps(maps)}
+    if not rows:
+        raise ValueError("show_feature_maps got an empty dict of maps.")
+    picked: dict[str, list[int]] = {}
+    for name, array in rows.items():
+        if channels is None:
+            picked[name] = list(range(min(len(array), max_maps)))
+        elif isinstance(channels, str):
+            if channels != "strongest":
+                raise ValueError(f"channels is a list of indexes, 'strongest' or None; got {channels!r}.")
+            picked[name] = np.argsort(-array.mean(axis=(1, 2)), kind="stable")[:max_maps].tolist()
+        else:
+            picked[name] = [int(c) for c in channels][:max_maps]
+            if any(not 0 <= c < len(array) for c in picked[name]):
+                raise ValueError(f"channels {picked[name]} outside the {len(array)} channels of {name or 'the maps'}.")
+    one_block = not isinstance(maps, Mapping)
+    ncols = max(1, min(ncols, max(len(p) for p in picked.values()))) if one_block else max(len(p) for p in picked.values())
+    lines = [math.ceil(len(p) / ncols) for p in picked.values()]
+    fig, axes = plt.subplots(sum(lines), ncols, figsize=(size * ncols + (0 if one_block else 0.6),
+                                                         (size + 0.25) * sum(lines) + (0.5 if title else 0)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_frame_on(False)
+    line = 0
+    for (name, array), n_lines in zip(rows.items(), lines):
+        for i, channel in enumerate(picked[name]):
+            ax = axes[line + i // ncols, i % ncols]
+            ax.imshow(array[channel], cmap=cmap)
+            ax.set_title(f"ch {channel}", fontsize=8)
+        if name:
+            axes[line, 0].set_ylabel(f"{name}\n{array.shape[1]}x{array.shape[2]}", fontsize=9)
+        line += n_lines
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -7,7 +7,7 @@ import torch
 import torchvision
 from torch import nn
 
-from helpers.feature_maps import stage_candidates, stage_outputs, strongest_channels
+from helpers.feature_maps import stage_candidates, stage_outputs
 
 
 class SmallCNN(nn.Module):
@@ -46,13 +46,3 @@ def test_candidates_stop_at_the_classifier():
     assert stage_candidates(torchvision.models.resnet18(weights=None))[-1] == "layer4"
     with pytest.raises(ValueError, match="features"):
         stage_candidates(nn.Sequential(nn.Flatten(), nn.Linear(3, 2)))
-
-
-def test_strongest_channels():
-    maps = torch.zeros(4, 2, 2)
-    maps[2] += 3
-    maps[0] += 1
-    assert strongest_channels(maps, k=2) == [2, 0]
-    assert len(strongest_channels(maps, k=10)) == 4
-    with pytest.raises(ValueError, match=r"\[C, H, W\]"):
-        strongest_channels(torch.zeros(1, 4, 2, 2))

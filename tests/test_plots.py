@@ -172,19 +172,37 @@ def test_show_feature_maps_one_panel_per_channel_each_on_its_own_scale():
     maps = torch.stack([torch.zeros(4, 4), torch.arange(16.0).reshape(4, 4), 100 * torch.ones(4, 4)])
     fig = show_feature_maps(maps[None], ncols=2, title="conv1")
     assert fig.get_suptitle() == "conv1"
-    assert [ax.get_title() for ax in fig.axes if ax.images] == ["channel 0", "channel 1", "channel 2"]
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["ch 0", "ch 1", "ch 2"]
     assert np.allclose(shown_arrays(fig)[1], np.arange(16.0).reshape(4, 4))
     assert fig.axes[1].images[0].get_clim() == (0.0, 15.0)
-    assert len(shown_arrays(show_feature_maps(np.zeros((40, 3, 3)), max_maps=10, names=[str(i) for i in range(10)]))) == 10
+    assert len(shown_arrays(show_feature_maps(np.zeros((40, 3, 3)), max_maps=10))) == 10
 
 
-def test_show_feature_maps_refuses_a_batch():
+def test_show_feature_maps_picks_channels_and_draws_one_row_per_layer():
+    from helpers.plots import show_feature_maps
+
+    maps = torch.zeros(5, 2, 2)
+    maps[3] += 2
+    maps[1] += 1
+    fig = show_feature_maps(maps, channels="strongest", max_maps=2)
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["ch 3", "ch 1"]
+    fig = show_feature_maps(maps, channels=[4, 0])
+    assert [ax.get_title() for ax in fig.axes if ax.images] == ["ch 4", "ch 0"]
+    fig = show_feature_maps({"conv1": maps, "conv2": torch.rand(1, 3, 1, 1)}, channels="strongest", max_maps=4)
+    assert len(fig.axes) == 8  # two rows of 4 panels; the second layer has only 3 channels
+    assert fig.axes[0].get_ylabel() == "conv1\n2x2" and fig.axes[4].get_ylabel() == "conv2\n1x1"
+    assert len(shown_arrays(fig)) == 7
+
+
+def test_show_feature_maps_refuses_bad_input():
     from helpers.plots import show_feature_maps
 
     with pytest.raises(ValueError, match=r"\[C, H, W\]"):
         show_feature_maps(torch.zeros(2, 3, 4, 4))
-    with pytest.raises(ValueError, match="names"):
-        show_feature_maps(torch.zeros(3, 4, 4), names=["a"])
+    with pytest.raises(ValueError, match="outside"):
+        show_feature_maps(torch.zeros(3, 4, 4), channels=[3])
+    with pytest.raises(ValueError, match="strongest"):
+        show_feature_maps(torch.zeros(3, 4, 4), channels="loudest")
 
 
 def test_show_filters_gray_share_a_signed_scale_and_rgb_are_stretched():
