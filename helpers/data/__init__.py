@@ -8,7 +8,7 @@ module per reader:
   ``CIFAR10_CLASSES``, ``CIFAR10_MEAN``/``_STD``, ``IMAGENET_MEAN``/``_STD``; ``stratified_indices`` and
   ``train_val_split``.
 - ``image_files``: any image file as RGB (``pil_rgb_loader``), damaged images found (``verify_images``).
-- ``weights``: for the transfer lessons. ``load_pretrained_classifier``, ``load_state_dict_file``,
+- ``weights``: for the transfer lessons. ``load_pretrained_classifier``, ``load_timm_model``, ``load_state_dict_file``,
   ``imagenet_class_names`` (files read and checked by ``helpers.checkpoints``).
 - ``storage``: for instructors. The registry ``DATASETS``, data roots and their search order, checksums,
   unpacking, ``ensure_dataset``, ``fetch_dataset``, ``print_status``.
@@ -63,7 +63,7 @@ from helpers.data.storage import (
     verify_unpacked,
     writable_root,
 )
-from helpers.data.weights import imagenet_class_names, load_pretrained_classifier, load_state_dict_file
+from helpers.data.weights import imagenet_class_names, load_pretrained_classifier, load_state_dict_file, load_timm_model
 
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "DATASETS", "FALLBACK_WEIGHTS", "FASHION_MNIST_CLASSES",
@@ -72,6 +72,6 @@ __all__ = [
     "dataset_status", "ensure_dataset", "fetch_dataset", "file_digest", "find_file", "get_dataset",
     "imagenet_class_names", "load_cats_vs_dogs", "load_cifar10", "load_cifar10_tensors", "load_fashion_mnist",
     "load_fashion_mnist_tensors", "load_fruit", "load_pretrained_classifier", "load_sample_photo",
-    "load_state_dict_file", "pil_rgb_loader", "print_status", "read_rgb_array", "search_roots", "stratified_indices",
-    "to_rgb", "train_val_split", "verify_images", "verify_unpacked", "writable_root",
+    "load_state_dict_file", "load_timm_model", "pil_rgb_loader", "print_status", "read_rgb_array", "search_roots",
+    "stratified_indices", "to_rgb", "train_val_split", "verify_images", "verify_unpacked", "writable_root",
 ]

@@ -14,7 +14,9 @@ looked for and how to get them. Files are read and checked by ``helpers.checkpoi
 from __future__ import annotations
 
 import os
+import socket
 import urllib.parse
+from contextlib import contextmanager
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +28,8 @@ from helpers.data.errors import CorruptFileError, DataNotFoundError
 from helpers.data.storage import ensure_dataset, file_digest, search_roots
 
 FALLBACK_NAME = "mobilenet_v2_imagenet_from_qnnpack"
+DOWNLOAD_TIMEOUT_S = 10.0  # a network that drops packets fails after this many seconds of silence, not minutes
+PROBE_TIMEOUT_S = 3.0      # how long load_timm_model waits for the Hugging Face Hub to answer before going offline
 
 
 def imagenet_class_names() -> list[str]:
@@ -57,6 +61,28 @@ def load_state_dict_file(model: torch.nn.Module, path: str | os.PathLike) -> tor
     check_state_dict(model, state, str(path))
     model.load_state_dict(state, strict=True)
     return model
+
+
+@contextmanager
+def _socket_timeout(seconds: float):
+    """Sockets opened inside give up after ``seconds`` of silence (urllib, which torch.hub uses, waits forever)."""
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _host_answers(url: str, timeout: float = PROBE_TIMEOUT_S) -> bool:
+    """Whether the host of ``url`` accepts a connection within ``timeout`` seconds (False offline, at once or soon)."""
+    parts = urllib.parse.urlparse(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)),
+                                      timeout=timeout):
+            return True
+    except (OSError, ValueError):
+        return False
 
 
 def _hash_matches_name(path: Path) -> bool:
@@ -94,8 +120,9 @@ def _torchvision_state_dict(name: str, weights, root, mirror, download: bool, pr
             return _read_weights(path), f"{label}: {path}"
     if download:
         try:
-            state = torch.hub.load_state_dict_from_url(weights.url, progress=progress, check_hash=True,
-                                                       map_location="cpu", weights_only=True)
+            with _socket_timeout(DOWNLOAD_TIMEOUT_S):
+                state = torch.hub.load_state_dict_from_url(weights.url, progress=progress, check_hash=True,
+                                                           map_location="cpu", weights_only=True)
             return state, f"downloaded from {weights.url}"
         except Exception as err:
             attempt = f"failed ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[-1]})"
@@ -147,3 +174,51 @@ def load_pretrained_classifier(name: str = "mobilenet_v3_small", root: str | os.
     print(f"Pretrained weights: {chosen} ({where}).")
     return model.eval(), chosen.transforms(), str(chosen)
 
+
+
+def load_timm_model(name: str, *, pretrained: bool = True, num_classes: int | None = None,
+                    download: bool = True) -> tuple[torch.nn.Module, bool]:
+    """A timm model in eval mode, with its pretrained weights when they can be had: (model, whether they were).
+
+    The weights come from the Hugging Face cache, else the Hub. Offline the Hub is not asked at all (its client
+    would retry for about 45 s): when it does not answer within ``PROBE_TIMEOUT_S`` seconds, or ``$HF_HUB_OFFLINE``
+    is set, a message says so and the model keeps its random initial weights (the architecture alone).
+    ``num_classes`` gives the model a new, untrained head with that many outputs (timm drops the old one).
+
+    >>> model, pretrained = load_timm_model("mobilenetv3_large_100", num_classes=2)
+    timm weights for mobilenetv3_large_100 (timm/mobilenetv3_large_100.ra_in1k) are not available: ...
+    """
+    import timm
+    from huggingface_hub import try_to_load_from_cache
+
+    extra = {} if num_classes is None else {"num_classes": num_classes}
+    if not pretrained:
+        return timm.create_model(name, pretrained=False, **extra).eval(), False
+    hub_id = timm.models.get_pretrained_cfg(name).hf_hub_id
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        cached = try_to_load_from_cache(hub_id, filename) if hub_id else None
+        if isinstance(cached, str):
+            model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": cached}, **extra)
+            print(f"timm weights: {hub_id} (Hugging Face cache: {cached}).")
+            return model.eval(), True
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if not hub_id:
+        why = "timm names no Hugging Face repository for them"
+    elif not download:
+        why = "download=False"
+    elif os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes"):
+        why = "$HF_HUB_OFFLINE is set"
+    elif not _host_answers(endpoint):
+        why = f"{endpoint} did not answer within {PROBE_TIMEOUT_S:g} s (offline?)"
+    else:
+        try:
+            model = timm.create_model(name, pretrained=True, **extra)
+            print(f"timm weights: {hub_id} (downloaded from {endpoint}).")
+            return model.eval(), True
+        except Exception as err:
+            why = f"the download failed ({type(err).__name__}: {(str(err).strip().splitlines() or [''])[-1]})"
+    print(f"timm weights for {name} ({hub_id}) are not available: they are not in the Hugging Face cache and {why}.\n"
+          f"Using the architecture alone, with random weights. To get them: on a machine with internet run "
+          f"timm.create_model({name!r}, pretrained=True) once, then copy its folder "
+          f"models--{(hub_id or name).replace('/', '--')} from ~/.cache/huggingface/hub/ to the same place here.")
+    return timm.create_model(name, pretrained=False, **extra).eval(), False
