@@ -108,7 +108,8 @@ def test_fit_logistic_head_chooses_c_by_cross_validation_and_becomes_a_linear_la
 
     binary = labels[:60]
     doubled = np.concatenate([features[:60], features[:60]])  # each sample twice, like a photo and its mirror
-    head, _ = transfer.fit_logistic_head(doubled, np.tile(binary, 2), Cs=(0.1,), folds=3, groups=np.tile(np.arange(60), 2))
+    head, _ = transfer.fit_logistic_head(doubled, np.tile(binary, 2), Cs=(0.1,), folds=3,
+                                         groups=np.tile(np.arange(60), 2))
     layer = transfer.linear_from_logistic(head)
     assert layer.out_features == 2
     with torch.no_grad():
