@@ -1,4 +1,5 @@
-"""Plots with matplotlib: image grids, learning curves, confusion matrices, bar charts, CNN feature maps and filters.
+"""Plots with matplotlib: image grids, learning curves, confusion matrices, bar charts, CNN feature maps and filters,
+top-k predictions.
 
 Example::
 
@@ -375,6 +376,66 @@ def show_filters(weights: Any, ncols: int = 8, title: str | None = None, *, max_
             rgb = np.transpose(w[i], (1, 2, 0))
             ax.imshow((rgb - rgb.min()) / max(float(rgb.max() - rgb.min()), 1e-12))
         ax.set_title(f"{i}", fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Top-k predictions beside their images
+# --------------------------------------------------------------------------------------------
+def show_topk(images: Any, names: Sequence[Sequence[str]], probs: Any, *, true: Sequence[str] | None = None,
+              ncols: int = 3, title: str | None = None, mean: Sequence[float] | float | None = None,
+              std: Sequence[float] | float | None = None, captions: Sequence[str] | None = None) -> Figure:
+    """Each image beside a bar chart of its top-k classes and their probabilities (in %, the most likely on top).
+
+    ``names[i]`` / ``probs[i]``: the k class names and probabilities of image i (lists, arrays or a tensor [N, k],
+    probabilities in [0, 1]). With ``true`` (one class name per image) the true class's bar is green, and the
+    image's caption is red when the top-1 class is wrong. ``captions`` replaces the caption above each image.
+
+    >>> top = logits.softmax(dim=1).topk(5)
+    >>> fig = show_topk(photos, [[CLASSES[i] for i in row] for row in top.indices.tolist()], top.values,
+    ...                 title="Top-5 predictions")
+    """
+    items = _as_image_list(images)
+    values = np.asarray(probs.detach().float().cpu().numpy() if hasattr(probs, "detach") else probs, dtype=float)
+    if not items:
+        raise ValueError("show_topk got no images.")
+    if len(names) != len(items) or len(values) != len(items) or (true is not None and len(true) != len(items)):
+        raise ValueError(f"{len(items)} images need as many rows of names ({len(names)}), probabilities "
+                         f"({len(values)}) and true classes ({'-' if true is None else len(true)}).")
+    if values.min() < 0 or values.max() > 1 + 1e-6:
+        raise ValueError("probs must be probabilities in [0, 1] (softmax of the logits), not raw scores.")
+    n = len(items)
+    k = max(len(row) for row in names)
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    height = max(1.9, 0.3 * k + 0.9) * nrows + (0.5 if title else 0)
+    fig, axes = plt.subplots(nrows, 2 * ncols, figsize=(4.6 * ncols, height), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1.3] * ncols})
+    for i in range(nrows * ncols):
+        image_ax, bar_ax = axes[i // ncols, 2 * (i % ncols)], axes[i // ncols, 2 * (i % ncols) + 1]
+        image_ax.axis("off")
+        if i >= n:
+            bar_ax.axis("off")
+            continue
+        image_ax.imshow(_image_to_hwc(items[i], mean, std), cmap="gray", vmin=0, vmax=1)
+        row_names, row_probs = [str(s) for s in names[i]], 100 * values[i][: len(names[i])]
+        wrong = true is not None and row_names[0] != str(true[i])
+        caption = captions[i] if captions is not None else (f"true: {true[i]}" if true is not None else "")
+        image_ax.set_title(caption, fontsize=8, color=WRONG_COLOR if wrong else "black")
+        colors = ["tab:green" if true is not None and name == str(true[i]) else "tab:gray" for name in row_names]
+        positions = np.arange(len(row_names))
+        bars = bar_ax.barh(positions, row_probs, color=colors)
+        bar_ax.set_yticks(positions, [name[:22] for name in row_names], fontsize=8)
+        bar_ax.invert_yaxis()
+        bar_ax.set_xlim(0, 100)
+        bar_ax.bar_label(bars, labels=[f"{p:.0f}" for p in row_probs], fontsize=7, padding=2)
+        bar_ax.set_xlabel("probability (%)", fontsize=8)
+        bar_ax.tick_params(axis="x", labelsize=7)
+        bar_ax.grid(axis="x", alpha=0.3)
+        bar_ax.set_axisbelow(True)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
