@@ -21,6 +21,8 @@ from torch import nn
 
 __all__ = [
     "VGG_CONFIGS",
+    "VGG_PAPER_CONFIGS",
+    "VGG_PAPER_PARAMETERS_MILLIONS",
     "NORM_KINDS",
     "VGG",
     "make_vgg",
@@ -38,6 +40,22 @@ VGG_CONFIGS: dict[str, list[int | str]] = {
     "vgg_narrow": [16, 16, "M", 32, 32, "M", 64, 64, "M"],  # vgg_small at half width: ~4x fewer multiply-adds
     "vgg11_28": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M"],  # VGG "A" (VGG11) with 4 of its 5 pools
 }
+
+# The six networks of the VGG paper's Table 1 (Simonyan & Zisserman, 2015), for 224x224 RGB photos (5 pools:
+# 224 -> 7). Two more kinds of entry than above: "LRN" is a local response normalization (A-LRN only), and a pair
+# (channels, 1) is a 1x1 convolution, the paper's "conv1-256" (config C only). Built with
+# make_vgg(name, in_channels=3, num_classes=1000, image_size=224, hidden=(4096, 4096), batch_norm=False).
+_E_BLOCK = [256, 256, 256, 256]
+VGG_PAPER_CONFIGS: dict[str, list[int | str | tuple[int, int]]] = {
+    "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG11
+    "A-LRN": [64, "LRN", "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
+    "B": [64, 64, "M", 128, 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],  # VGG13
+    "C": [64, 64, "M", 128, 128, "M", 256, 256, (256, 1), "M", 512, 512, (512, 1), "M", 512, 512, (512, 1), "M"],
+    "D": [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"],  # VGG16
+    "E": [64, 64, "M", 128, 128, "M", *_E_BLOCK, "M", *[512] * 4, "M", *[512] * 4, "M"],  # VGG19
+}
+# Table 2 of the paper: number of parameters in millions (A and A-LRN share one entry).
+VGG_PAPER_PARAMETERS_MILLIONS = {"A": 133, "A-LRN": 133, "B": 133, "C": 134, "D": 138, "E": 144}
 
 NORM_KINDS = ("batch", "layer", "instance", "group", "none")
 
@@ -72,19 +90,36 @@ def make_norm(kind: str, channels: int, groups: int = 8) -> nn.Module:
     raise ValueError(f"Unknown normalization {kind!r}: use one of {', '.join(NORM_KINDS)}.")
 
 
-def _resolve_config(config: str | Sequence[int | str]) -> list[int | str]:
+def _is_count(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _conv_entry(v: object) -> tuple[int, int] | None:
+    """(channels, kernel size) of a conv entry: 64 -> (64, 3), (256, 1) -> (256, 1); None for "M" and "LRN"."""
+    if _is_count(v):
+        return int(v), 3
+    if isinstance(v, (tuple, list)) and len(v) == 2 and _is_count(v[0]) and _is_count(v[1]) and v[1] % 2 == 1:
+        return int(v[0]), int(v[1])
+    return None
+
+
+def _resolve_config(config: str | Sequence[int | str | tuple[int, int]]) -> list[int | str | tuple[int, int]]:
     if isinstance(config, str):
-        if config not in VGG_CONFIGS:
-            raise ValueError(f"Unknown VGG config {config!r}: use one of {', '.join(VGG_CONFIGS)} or pass a list like [32, 'M', 64, 'M'].")
-        return list(VGG_CONFIGS[config])
+        if config in VGG_CONFIGS:
+            return list(VGG_CONFIGS[config])
+        if config in VGG_PAPER_CONFIGS:
+            return list(VGG_PAPER_CONFIGS[config])
+        raise ValueError(f"Unknown VGG config {config!r}: use one of {', '.join([*VGG_CONFIGS, *VGG_PAPER_CONFIGS])} "
+                         "or pass a list like [32, 'M', 64, 'M'].")
     items = list(config)
-    if not any(isinstance(v, int) and not isinstance(v, bool) for v in items):
+    if not any(_conv_entry(v) for v in items):
         raise ValueError(f"A VGG config needs at least one conv layer (a positive int), got {items!r}.")
     for v in items:
-        if v == "M":
+        if v in ("M", "LRN"):
             continue
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"VGG config entries are positive ints (conv channels) or 'M' (max pooling), got {v!r} in {items!r}.")
+        if _conv_entry(v) is None:
+            raise ValueError(f"VGG config entries are positive ints (3x3 conv channels), 'M' (max pooling), 'LRN' (local "
+                             f"response normalization) or (channels, odd kernel size) such as (256, 1); got {v!r} in {items!r}.")
     return items
 
 
@@ -103,8 +138,8 @@ def vgg_feature_shape(config: str | Sequence[int | str], image_size: int = 28) -
             size //= 2
             if size < 1:
                 raise ValueError(f"Config {items!r} pools a {image_size}x{image_size} image down to nothing; use fewer 'M'.")
-        else:
-            channels = int(v)
+        elif v != "LRN":
+            channels = _conv_entry(v)[0]
     return channels, size, size
 
 
@@ -133,7 +168,7 @@ def make_vgg(
     global_pool: bool = False,
     *,
     norm: str | None = None,
-    hidden: int = 256,
+    hidden: int | Sequence[int] = 256,
     image_size: int = 28,
 ) -> VGG:
     """Build a VGG-style classifier from a config (a name in ``VGG_CONFIGS`` or a list like ``[32, "M", 64, "M"]``).
@@ -146,6 +181,8 @@ def make_vgg(
 
     ``batch_norm=True`` is ``norm="batch"``; ``norm`` chooses another kind (see ``make_norm``).
     Convs are bias-free when a normalization follows them (its shift does the bias's job).
+    ``hidden`` may also list several widths: ``hidden=(4096, 4096)`` gives the paper's FC-4096, FC-4096, FC-classes.
+    Config entries ``"LRN"`` and ``(channels, 1)`` (a 1x1 conv) build the paper's A-LRN and C (``VGG_PAPER_CONFIGS``).
 
     >>> make_vgg([8, "M", 16, "M"], hidden=32)(torch.zeros(1, 1, 28, 28)).shape
     torch.Size([1, 10])
@@ -158,16 +195,23 @@ def make_vgg(
         raise ValueError(f"Unknown normalization {kind!r}: use one of {', '.join(NORM_KINDS)}.")
     channels_out, height, width = vgg_feature_shape(items, image_size)
 
+    widths = [hidden] if isinstance(hidden, int) else list(hidden)
+    if not all(_is_count(w) for w in widths):
+        raise ValueError(f"hidden is the width of the classifier's hidden layer(s), positive ints; got {hidden!r}.")
+
     layers: list[nn.Module] = []
     channels = in_channels
     for v in items:
         if v == "M":
             layers.append(nn.MaxPool2d(kernel_size=2))
+        elif v == "LRN":  # AlexNet's settings, as in VGG's A-LRN (PyTorch divides alpha by size, so 5 x 1e-4)
+            layers.append(nn.LocalResponseNorm(size=5, alpha=5e-4, beta=0.75, k=2.0))
         else:
-            layers.append(nn.Conv2d(channels, int(v), kernel_size=3, padding=1, bias=(kind == "none")))
-            layers.append(make_norm(kind, int(v)))
+            out, kernel = _conv_entry(v)
+            layers.append(nn.Conv2d(channels, out, kernel_size=kernel, padding=kernel // 2, bias=(kind == "none")))
+            layers.append(make_norm(kind, out))
             layers.append(nn.ReLU(inplace=True))
-            channels = int(v)
+            channels = out
     features = nn.Sequential(*layers)
 
     if global_pool:
@@ -175,13 +219,12 @@ def make_vgg(
         classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(channels_out, num_classes))
     else:
         pool = nn.Identity()
-        classifier = nn.Sequential(
-            nn.Dropout(dropout),
-            nn.Linear(channels_out * height * width, hidden),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(hidden, num_classes),
-        )
+        fc_layers: list[nn.Module] = []
+        width = channels_out * height * width
+        for w in widths:  # Dropout -> Linear -> ReLU per hidden layer
+            fc_layers += [nn.Dropout(dropout), nn.Linear(width, w), nn.ReLU(inplace=True)]
+            width = w
+        classifier = nn.Sequential(*fc_layers, nn.Dropout(dropout), nn.Linear(width, num_classes))
     return VGG(features, pool, classifier)
 
 

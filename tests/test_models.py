@@ -131,3 +131,42 @@ def test_bad_arguments_get_clear_errors(kwargs, message):
 def test_group_norm_needs_divisible_channels():
     with pytest.raises(ValueError, match="divisible"):
         make_norm("group", 12, groups=8)
+
+
+# ---------------------------------------------------------------- the VGG paper's six networks (Table 1)
+@pytest.mark.parametrize("name, torchvision_name", [("A", "vgg11"), ("B", "vgg13"), ("D", "vgg16"), ("E", "vgg19")])
+def test_paper_configs_have_torchvisions_parameter_counts(name, torchvision_name):
+    torchvision = pytest.importorskip("torchvision")
+    with torch.device("meta"):  # shapes only: 130+ million parameters without allocating them
+        ours = make_vgg(name, in_channels=3, num_classes=1000, image_size=224, hidden=(4096, 4096), batch_norm=False)
+        reference = getattr(torchvision.models, torchvision_name)(weights=None)
+    assert count_parameters(ours) == count_parameters(reference)
+
+
+def test_paper_config_c_has_1x1_convs_and_a_lrn_has_lrn():
+    from helpers.models import VGG_PAPER_CONFIGS, VGG_PAPER_PARAMETERS_MILLIONS
+
+    assert set(VGG_PAPER_CONFIGS) == set(VGG_PAPER_PARAMETERS_MILLIONS) == {"A", "A-LRN", "B", "C", "D", "E"}
+    with torch.device("meta"):
+        c = make_vgg("C", in_channels=3, num_classes=1000, image_size=224, hidden=(4096, 4096), batch_norm=False)
+        a_lrn = make_vgg("A-LRN", in_channels=3, num_classes=1000, image_size=224, hidden=(4096, 4096), batch_norm=False)
+    kernels = [m.kernel_size for m in c.features if isinstance(m, nn.Conv2d)]
+    assert kernels.count((1, 1)) == 3 and len(kernels) == 13  # 13 convs + 3 FC = the paper's "16 weight layers"
+    assert sum(isinstance(m, nn.LocalResponseNorm) for m in a_lrn.features) == 1
+    for name, millions in VGG_PAPER_PARAMETERS_MILLIONS.items():
+        with torch.device("meta"):
+            model = make_vgg(name, in_channels=3, num_classes=1000, image_size=224, hidden=(4096, 4096), batch_norm=False)
+        assert round(count_parameters(model) / 1e6) == millions, name
+
+
+def test_a_1x1_conv_keeps_the_size_and_a_config_runs_forward():
+    model = make_vgg([8, (16, 1), "LRN", "M"], hidden=(12, 6), dropout=0.0)
+    assert vgg_feature_shape([8, (16, 1), "LRN", "M"]) == (16, 14, 14)
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert [m.out_features for m in model.classifier if isinstance(m, nn.Linear)] == [12, 6, 10]
+
+
+@pytest.mark.parametrize("bad", [[(16, 2)], [(0, 1)], ["LRN"], [8, "X"]])
+def test_bad_config_entries_are_refused(bad):
+    with pytest.raises(ValueError):
+        make_vgg(bad)
