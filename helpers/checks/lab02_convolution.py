@@ -1,8 +1,10 @@
 """Checks for lab 02, convolution by hand (``solutions/02_convolution_lab.ipynb``).
 
-Student functions are compared with ``helpers.convolution`` (correlation, zero padding, as in PyTorch). When an
-answer is wrong, the check tries the usual mistakes (flipped kernel, no padding, no stride, one axis flipped,
-channels not summed, an integer output array, ...) and names the one that reproduces the student's numbers.
+Student functions are compared with ``helpers.convolution`` (correlation, zero padding, as in PyTorch), NumPy's
+``np.pad`` and OpenCV's ``cv2.medianBlur``. When an answer is wrong, the check tries the usual mistakes (flipped
+kernel, no padding, no stride, one axis flipped, channels not summed, an integer output array, symmetric instead of
+reflect padding, weights that do not sum to 1, a uint8 result that wrapped around, the median of the row medians,
+...) and names the one that reproduces the student's numbers.
 """
 
 from __future__ import annotations
@@ -14,17 +16,22 @@ import numpy as np
 
 from helpers.checks.core import (CheckFailed, call_student, expect_array, expect_close, expect_floats, expect_int,
                                  expect_shape, name_the_mistake, run_cases, same_numbers, shape_text)
-from helpers.convolution import SHARPEN_5, SHARPEN_9, SOBEL_X, SOBEL_Y
+from helpers.convolution import (GAUSSIAN_3x3, MEAN_3x3, MEAN_CENTER_WEIGHTED, MEAN_CORNER_WEIGHTED, SHARPEN_5,
+                                  SHARPEN_9, SOBEL_X, SOBEL_Y)
 from helpers.convolution import conv2d as reference_conv2d
 
 __all__ = [
     "check_output_size",
     "check_pad_zeros",
+    "check_pad_reflect",
     "check_conv2d",
     "check_convolve",
     "check_conv2d_multichannel",
     "check_mean_kernel",
     "check_sharpen_kernels",
+    "check_mean_masks",
+    "check_filter_uint8",
+    "check_median_filter",
     "check_sobel_magnitude",
 ]
 
@@ -321,3 +328,271 @@ def check_sobel_magnitude(sobel_magnitude: Callable[..., Any]) -> None:
 
     run_cases("sobel_magnitude", {"vertical edge": case(step), "diagonal edge": case(diagonal), "random pixels": case(noise),
                                   "uint8 photo (floats out)": case(photo)})
+
+
+# ---------------------------------------------------------------- reflect padding, mean masks, uint8 output, median
+
+def _pad_spatial(image: np.ndarray, p: int, mode: str) -> np.ndarray:
+    """``np.pad`` of the two spatial axes only, as floats (``mode`` as in NumPy)."""
+    widths = [(p, p), (p, p)] + [(0, 0)] * (image.ndim - 2)
+    return np.pad(np.asarray(image, dtype=np.float64), widths, mode=mode)
+
+
+def _mirror_in_order(image: np.ndarray, p: int) -> np.ndarray:
+    """Reflect padding with the mirrored rows and columns in the wrong order (``b c | a b c``, not ``c b | a b c``)."""
+    x = np.asarray(image, dtype=np.float64)
+    x = np.concatenate([x[1:p + 1], x, x[-p - 1:-1]], axis=0)
+    return np.concatenate([x[:, 1:p + 1], x, x[:, -p - 1:-1]], axis=1)
+
+
+def check_pad_reflect(pad_reflect: Callable[..., Any]) -> None:
+    """Check ``pad_reflect(image, p)``: floats, p mirrored rows/columns on every side, the edge pixel not repeated.
+
+    Reflect padding is ``np.pad(..., mode="reflect")`` = OpenCV's ``BORDER_REFLECT_101``: ``c b | a b c``.
+    """
+    imgs = _lab_images()
+
+    def case(image: np.ndarray, p: int) -> Callable[[], None]:
+        def run() -> None:
+            H, W = image.shape[:2]
+            expected = _pad_spatial(image, p, "reflect")
+            got = expect_array(call_student(pad_reflect, image.copy(), p), "pad_reflect's result", floats=True)
+            if got.shape != expected.shape:
+                if got.ndim == 3 and image.ndim == 3 and got.shape[2] == image.shape[2] + 2 * p:
+                    hint = "pad only the height and width axes; the channel axis must keep its size (pad it by (0, 0))."
+                elif got.shape[:2] == (H + p, W + p):
+                    hint = f"pad both sides: {p} mirrored rows on top AND {p} at the bottom (and the same left and right)."
+                elif got.shape[:2] == (H + 2 * p, W):
+                    hint = "you padded the rows only: mirror the columns too (left and right)."
+                elif got.shape[:2] == (H, W + 2 * p):
+                    hint = "you padded the columns only: mirror the rows too (top and bottom)."
+                else:
+                    hint = f"with p={p} an {H}x{W} image becomes {H + 2 * p}x{W + 2 * p}."
+                expect_shape(got, expected.shape, "padded image", hint)
+            if same_numbers(got, expected):
+                return
+            hint = name_the_mistake(got, [
+                (lambda: _pad_spatial(image, p, "symmetric"),
+                 "the edge pixel is repeated (b a | a b c): that is np.pad's 'symmetric' (OpenCV's BORDER_REFLECT). "
+                 "Reflect mirrors AROUND the edge pixel without repeating it (c b | a b c): the first padded row is "
+                 "image row 1, not row 0."),
+                (lambda: _pad_spatial(image, p, "edge"),
+                 "you repeated the edge pixel (a a | a b c): that is replicate padding; reflect mirrors the "
+                 "neighbouring pixels (c b | a b c)."),
+                (lambda: _pad_spatial(image, p, "constant"),
+                 "that is zero padding; reflect padding fills the frame with the image's own pixels, mirrored (c b | a b c)."),
+                (lambda: _pad_spatial(image, p, "wrap"),
+                 "the border shows the opposite side of the image (wrap-around); reflect mirrors the pixels next to "
+                 "the edge (c b | a b c)."),
+                (lambda: _mirror_in_order(image, p),
+                 "the mirrored rows/columns are in the wrong order (b c | a b c): the row next to the edge comes "
+                 "first, so reverse the slice (image[p:0:-1] on top)."),
+            ])
+            if hint is None and not same_numbers(got[p:p + H, p:p + W], image):
+                raise CheckFailed("the original pixels are not in the middle of the padded image",
+                                  f"copy the image into padded[{p}:{p}+H, {p}:{p}+W].")
+            expect_close(got, expected, "padded image", atol=1e-9,
+                         hint=hint or "compare with np.pad(image, [(p, p), (p, p)], mode='reflect'): "
+                                      "a b c d -> c b | a b c d | c b for p = 2.")
+        return run
+
+    run_cases("pad_reflect", {  # p=2 first: with p=1 'symmetric' and 'edge' padding give the same frame
+        "gray, p=2": case(imgs["image"], 2),
+        "gray, p=1": case(imgs["image"], 1),
+        "gray 9x11, p=3": case(imgs["image"], 3),
+        "p=0 (unchanged)": case(imgs["image"], 0),
+        "colour H x W x 3, p=2": case(imgs["rgb"], 2),
+        "uint8 photo, p=2 (floats out)": case(imgs["uint8"], 2),
+    })
+
+
+_MEAN_MASKS = {  # name -> (the mask, the sum of its integer weights, what it looks like)
+    "MEAN_10": (MEAN_CENTER_WEIGHTED, 10, "1/10 x [[1, 1, 1], [1, 2, 1], [1, 1, 1]] (the centre counts twice)"),
+    "MEAN_16": (MEAN_CORNER_WEIGHTED, 16, "1/16 x [[2, 1, 2], [1, 4, 1], [2, 1, 2]] (2 on the corners)"),
+    "GAUSSIAN_16": (GAUSSIAN_3x3, 16, "1/16 x [[1, 2, 1], [2, 4, 2], [1, 2, 1]] (2 on the direct neighbours)"),
+}
+
+
+def check_mean_masks(mean_10: Any, mean_16: Any, gaussian_16: Any) -> None:
+    """Check the lecture's weighted 3x3 mean masks ``MEAN_10``, ``MEAN_16`` (corners x2) and ``GAUSSIAN_16``.
+
+    Every weight positive, the weights summing to 1 (so a flat area keeps its brightness).
+    """
+
+    def case(got: Any, name: str) -> Callable[[], None]:
+        def run() -> None:
+            expected, divisor, looks = _MEAN_MASKS[name]
+            integers = np.rint(expected * divisor)
+            arr = expect_array(got, name)
+            expect_shape(arr, (3, 3), name, f"write the mask as a 3x3 array: np.array([[...], [...], [...]]) / {divisor}.")
+            if np.allclose(arr, 0):
+                raise CheckFailed(f"{name} is all zeros (dtype {arr.dtype})",
+                                  f"integer division rounds 1/{divisor} down to 0: divide with /, not //, "
+                                  f"e.g. np.array([[...]]) / {divisor}.")
+            if (arr < 0).any():
+                raise CheckFailed(f"{name} has negative weights", "a mean (smoothing) filter has only positive weights.")
+            total = float(arr.sum())
+            if not np.isclose(total, 1):
+                if np.allclose(arr, integers):
+                    hint = f"you wrote the integer weights but did not divide: divide by their sum, {divisor}."
+                elif np.allclose(arr * 9, integers):
+                    hint = f"you divided by 9, the number of weights; divide by the SUM of the integer weights, {divisor}."
+                else:
+                    hint = f"divide the integer weights by their sum ({divisor}), so that a flat area keeps its brightness."
+                raise CheckFailed(f"{name} sums to {total:g}; a mean filter's weights must sum to 1", hint)
+            for other, (mask, _, other_looks) in _MEAN_MASKS.items():
+                if other != name and np.allclose(arr, mask):
+                    raise CheckFailed(f"{name} is the {other} mask, {other_looks}", f"{name} is {looks}.")
+            if np.allclose(arr, MEAN_3x3):
+                raise CheckFailed(f"{name} is the plain 1/9 box (all weights equal)", f"{name} is {looks}.")
+            expect_close(arr, expected, name, atol=1e-9, hint=f"{name} is {looks}.")
+        return run
+
+    run_cases("MEAN_10, MEAN_16, GAUSSIAN_16", {"MEAN_10": case(mean_10, "MEAN_10"), "MEAN_16": case(mean_16, "MEAN_16"),
+                                                "GAUSSIAN_16": case(gaussian_16, "GAUSSIAN_16")})
+
+
+def _filtered_floats(image: np.ndarray, kernel: np.ndarray, mode: str = "reflect") -> np.ndarray:
+    """The exact filter result before rounding: correlation after ``mode`` padding by F // 2."""
+    return _reference(_pad_spatial(image, kernel.shape[0] // 2, mode), kernel)
+
+
+def _as_uint8(values: np.ndarray, round_first: bool = True, clip: bool = True) -> np.ndarray:
+    """What ``.astype(np.uint8)`` makes of float results, with or without rounding and clipping first."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        values = np.round(values) if round_first else values
+        values = np.clip(values, 0, 255) if clip else values
+        return values.astype(np.uint8)
+
+
+def check_filter_uint8(filter_uint8: Callable[..., Any]) -> None:
+    """Check ``filter_uint8(image, kernel)``: reflect padding by F // 2, correlation, then rounded, clipped, uint8."""
+    rng = np.random.default_rng(11)
+    photo = rng.integers(0, 256, size=(8, 9)).astype(np.uint8)
+    wide = rng.integers(0, 256, size=(7, 12)).astype(np.uint8)
+
+    def case(image: np.ndarray, kernel: np.ndarray) -> Callable[[], None]:
+        def run() -> None:
+            exact = _filtered_floats(image, kernel)
+            got = expect_array(call_student(filter_uint8, image.copy(), kernel.copy()), "filter_uint8's result")
+            expect_shape(got, image.shape, "filtered image",
+                         f"pad by F // 2 = {kernel.shape[0] // 2} with your pad_reflect first, so the result keeps the image's size.")
+            if got.dtype != np.uint8:
+                raise CheckFailed(f"the filtered image has dtype {got.dtype}, expected uint8",
+                                  "return an image ready to show or save: round, clip to 0..255, then convert, "
+                                  "np.clip(np.round(out), 0, 255).astype(np.uint8).")
+            # right when every pixel is the exact result rounded (either way at .5) and clipped to 0..255
+            if np.all(np.abs(got.astype(np.float64) - np.clip(exact, 0, 255)) <= 0.5 + 1e-6):
+                return
+            hint = name_the_mistake(got, [
+                (lambda: _as_uint8(exact, clip=False),
+                 "values outside 0..255 wrapped around (uint8 overflow: 300 becomes 44, -1 becomes 255): clip with "
+                 "np.clip(out, 0, 255) BEFORE .astype(np.uint8)."),
+                (lambda: _as_uint8(exact, round_first=False),
+                 ".astype(np.uint8) cuts the decimals off (12.9 becomes 12): round first with np.round."),
+                (lambda: _as_uint8(_filtered_floats(image, kernel, "constant")),
+                 "that is zero padding (a dark frame): pad with your pad_reflect, then convolve without padding."),
+                (lambda: _as_uint8(_filtered_floats(image, kernel, "edge")),
+                 "you padded by repeating the edge pixels; this exercise pads with your pad_reflect (c b | a b c)."),
+                (lambda: _as_uint8(_filtered_floats(image, kernel, "symmetric")),
+                 "you padded with the edge pixel repeated (np.pad's 'symmetric'); use your pad_reflect (c b | a b c)."),
+                (lambda: _as_uint8(_filtered_floats(image, kernel[::-1, ::-1])),
+                 "you flipped the kernel; filter with correlation, the kernel as written (your conv2d)."),
+            ])
+            expect_close(got, np.clip(exact, 0, 255), "filtered image (against the exact result before rounding)",
+                         atol=0.5 + 1e-6, rtol=0,
+                         hint=hint or "out = conv2d(pad_reflect(image, F // 2), kernel), then "
+                                      "np.clip(np.round(out), 0, 255).astype(np.uint8).")
+        return run
+
+    run_cases("filter_uint8", {  # 5x5 first: with padding 1 'symmetric' and 'edge' padding give the same frame
+        "5x5 mean (padding 2)": case(wide, np.full((5, 5), 1 / 25)),
+        "1/9 mean": case(photo, MEAN_3x3),
+        "sharpen n=9 (results above 255 and below 0)": case(photo, SHARPEN_9),
+        "Gaussian 1/16, 7x12 image": case(wide, GAUSSIAN_3x3),
+        "asymmetric kernel (a flip shows)": case(photo, np.array([[0.0, 1.0, 0.0], [0.0, 2.0, 3.0], [0.0, 0.0, 2.0]]) / 8),
+    })
+
+
+def _windows(image: np.ndarray, size: int, mode: str = "edge", window: int | None = None) -> np.ndarray:
+    """Each pixel's ``window x window`` neighbourhood after ``mode`` padding by ``size // 2``: shape H x W x w x w."""
+    window = size if window is None else window
+    padded = np.pad(image, size // 2, mode=mode)
+    views = np.lib.stride_tricks.sliding_window_view(padded, (window, window))
+    return views[:image.shape[0], :image.shape[1]]
+
+
+def _median_reference(image: np.ndarray, size: int) -> np.ndarray:
+    """The median of each size x size window, edges repeated (as ``cv2.medianBlur``), in the image's dtype."""
+    return np.median(_windows(image, size), axis=(-2, -1)).astype(image.dtype)
+
+
+def _uncentred_median(image: np.ndarray, size: int) -> np.ndarray:
+    """The median of the window that STARTS at each pixel (no padding; cut short at the bottom and right edges)."""
+    out = np.zeros_like(image)
+    for i in range(image.shape[0]):
+        for j in range(image.shape[1]):
+            out[i, j] = np.median(image[i:i + size, j:j + size])
+    return out
+
+
+def check_median_filter(median_filter: Callable[..., Any]) -> None:
+    """Check ``median_filter(image, size=3)``: the median of each size x size window, edges repeated, the image's dtype.
+
+    For uint8 images this is ``cv2.medianBlur(image, size)``.
+    """
+    rng = np.random.default_rng(7)
+    noisy = rng.integers(60, 200, size=(10, 13)).astype(np.uint8)
+    dots = rng.random(noisy.shape)
+    noisy[dots < 0.08] = 0  # pepper
+    noisy[dots > 0.92] = 255  # salt
+    plain = rng.integers(0, 256, size=(9, 11)).astype(np.uint8)
+    floats = rng.random((8, 10))
+
+    def case(image: np.ndarray, size: int) -> Callable[[], None]:
+        def run() -> None:
+            expected = _median_reference(image, size)
+            got = expect_array(call_student(median_filter, image.copy(), size), "median_filter's result")
+            r = size // 2
+            expect_shape(got, image.shape, "filtered image",
+                         f"pad by size // 2 = {r} on every side first (np.pad(image, {r}, mode='edge')), so the result "
+                         "keeps the image's size.")
+            if got.dtype != image.dtype:
+                raise CheckFailed(f"the result has dtype {got.dtype}, but the image is {image.dtype}",
+                                  "a median of an odd number of values is one of them, so keep the image's dtype (uint8 "
+                                  "in, uint8 out, as cv2.medianBlur): create the output with np.zeros_like(image).")
+            if same_numbers(got, expected):
+                return
+            cast = image.dtype.type
+            hint = name_the_mistake(got, [
+                *[(lambda f=f: f(_windows(image, size).mean(axis=(-2, -1))).astype(cast),
+                   "that is the mean of each window; the median is the middle value of the sorted window (np.median).")
+                  for f in (np.asarray, np.round)],
+                (lambda: np.median(np.median(_windows(image, size), axis=-1), axis=-1).astype(cast),
+                 "the median of the rows' medians is not the median of the window: take np.median of all "
+                 f"{size}x{size} values at once (np.median(window) with no axis)."),
+                (lambda: np.median(_windows(image, size, mode="constant"), axis=(-2, -1)).astype(cast),
+                 "zero padding darkens the borders: repeat the edge pixels, np.pad(image, size // 2, mode='edge'), "
+                 "as cv2.medianBlur does."),
+                (lambda: np.median(_windows(image, size, mode="reflect"), axis=(-2, -1)).astype(cast),
+                 "this exercise repeats the edge pixels (mode='edge', as cv2.medianBlur does), not reflect."),
+                (lambda: _uncentred_median(image, size),
+                 "your window starts at the pixel instead of being centred on it: pad by size // 2 first; then the "
+                 "window of pixel (i, j) is padded[i:i + size, j:j + size]."),
+                (lambda: np.median(_windows(image, size, window=size - 1), axis=(-2, -1)).astype(cast),
+                 f"your window is {size - 1}x{size - 1}: a slice stops before its end index, so take "
+                 "padded[i:i + size, j:j + size]."),
+                (lambda: _median_reference(image, 3),
+                 f"that is a 3x3 median; use the size argument ({size}x{size} windows)."),
+            ])
+            expect_close(got, expected, "filtered image", atol=1e-9,
+                         hint=hint or "out[i, j] = np.median(padded[i:i + size, j:j + size]) with "
+                                      "padded = np.pad(image, size // 2, mode='edge').")
+        return run
+
+    run_cases("median_filter", {
+        "salt-and-pepper noise, 3x3": case(noisy, 3),
+        "random uint8, 3x3": case(plain, 3),
+        "salt-and-pepper noise, 5x5": case(noisy, 5),
+        "float image, 5x5": case(floats, 5),
+    })
