@@ -36,6 +36,7 @@ from helpers.checkpoints import (History, WeightsMismatchError, check_checkpoint
                                  save_checkpoint)
 from helpers.common import progress_bar, usable_cpu_count
 from helpers.device import pick_device
+from helpers.distributed import is_main_process, sum_over_shards, unwrap
 
 __all__ = ["BatchTransform", "BestEpoch", "History", "TensorLoader", "default_num_workers", "evaluate", "fit",
            "load_checkpoint", "make_scheduler", "predict", "resume_from_checkpoint", "save_checkpoint",
@@ -370,7 +371,9 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, loss_fn: Callable, opt
     bar.close()
     if total_count == 0:
         raise ValueError("the training loader yielded no batches.")
-    return {"loss": total_loss.item() / total_count, "accuracy": total_correct.item() / total_count}
+    # under torchrun each process saw its own shard: add up the sums of all processes (else: unchanged)
+    loss_sum, correct_sum, count = sum_over_shards(loader, total_loss, total_correct, total_count)
+    return {"loss": loss_sum / count, "accuracy": correct_sum / count}
 
 
 def _run_inference(model: nn.Module, loader: Any, device: torch.device | str | None, on_batch: Callable[[torch.Tensor, torch.Tensor], Any], *,
@@ -432,8 +435,9 @@ def evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable | None = No
 
     losses, corrects, counts = zip(*_run_inference(model, loader, device, score, channels_last=channels_last, amp=amp,
                                                    progress=progress, desc=desc, label_check=type(loss_fn).__name__))
-    count = sum(counts)
-    return {"loss": torch.stack(losses).sum().item() / count, "accuracy": torch.stack(corrects).sum().item() / count}
+    # under torchrun with a sharded loader: the sums of all processes' shards (else: this process's own)
+    loss_sum, correct_sum, count = sum_over_shards(loader, torch.stack(losses).sum(), torch.stack(corrects).sum(), sum(counts))
+    return {"loss": loss_sum / count, "accuracy": correct_sum / count}
 
 
 def predict(model: nn.Module, loader: DataLoader, device: torch.device | str | None = None, *,
@@ -493,7 +497,7 @@ class BestEpoch:
             return False
         self.value, self.epoch = value, epoch
         if self.keep_weights:
-            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            self.weights = {k: v.detach().to("cpu", copy=True) for k, v in unwrap(model).state_dict().items()}
         return True
 
     @classmethod
@@ -601,6 +605,10 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     restore_best    at the end, put back the weights of the best epoch (by ``monitor``).
     on_step         called as ``on_step(model)`` after every optimizer step, e.g. to keep an EMA of the weights.
 
+    Under ``torchrun`` (``helpers.distributed``): pass a ``DistributedDataParallel`` model and loaders from
+    ``sharded_loader``; fit calls the sampler's ``set_epoch`` every epoch, reports metrics summed over all processes,
+    and prints, shows progress and saves checkpoints in process 0 only.
+
     >>> history = fit(model, train_loader, val_loader, epochs=10, lr=3e-3, scheduler="onecycle")
     epoch 1/10  train loss 0.612 acc 78.4%  val loss 0.452 acc 83.9%  4.1 s
     >>> from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -611,6 +619,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     """
     _check_fit_arguments(epochs, monitor, scheduler_step, val_loader, early_stopping_patience, restore_best,
                          checkpoint_path, resume, train_loader)
+    main = is_main_process()  # under torchrun only process 0 prints and saves; always True for one process
+    verbose, progress = verbose and main, progress and main
 
     # --- set up model, loss, optimizer, scheduler, mixed precision ---
     device = _resolve_device(model, device)
@@ -630,7 +640,7 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
     done, history, best = 0, History(monitor=monitor), BestEpoch(monitor, keep_weights=restore_best)
     if resume:
         done, history, best = resume_from_checkpoint(
-            checkpoint_path, model, optimizer, scheduler=scheduler, scaler=scaler, device=device, epochs=epochs,
+            checkpoint_path, unwrap(model), optimizer, scheduler=scheduler, scaler=scaler, device=device, epochs=epochs,
             scheduler_name=scheduler_name, monitor=monitor, keep_best_weights=restore_best, verbose=verbose)
 
     # --- the epochs ---
@@ -639,6 +649,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             break
         start = time.perf_counter()
         history.lr.append(optimizer.param_groups[0]["lr"])
+        if hasattr(getattr(train_loader, "sampler", None), "set_epoch"):  # a DistributedSampler: a new order per epoch
+            train_loader.sampler.set_epoch(epoch)
         train = train_one_epoch(model, train_loader, loss_fn, optimizer, device, scaler=scaler,
                                 scheduler=scheduler if scheduler_step == "batch" else None, channels_last=channels_last,
                                 amp=amp, on_step=on_step, progress=progress, desc=f"epoch {epoch}/{epochs}")
@@ -663,12 +675,12 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             if verbose:
                 print(f"early stopping: {monitor.replace('_', ' ')} has not improved for {early_stopping_patience} "
                       f"epochs (best {best.value:.3f} at epoch {history.best_epoch})")
-        if checkpoint_path is not None:
-            save_checkpoint(checkpoint_path, model, optimizer, epoch, history, scheduler=scheduler, scaler=scaler,
+        if checkpoint_path is not None and main:
+            save_checkpoint(checkpoint_path, unwrap(model), optimizer, epoch, history, scheduler=scheduler, scaler=scaler,
                             best_model=best.weights, planned_epochs=epochs)
 
     if restore_best and best.weights is not None:
-        model.load_state_dict(best.weights)
+        unwrap(model).load_state_dict(best.weights)
         if verbose:
             print(f"restored the weights of epoch {history.best_epoch} (best {monitor.replace('_', ' ')})")
     return history
