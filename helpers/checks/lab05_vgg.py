@@ -54,7 +54,7 @@ def check_make_features(make_features: Callable[..., Any]) -> None:
                          "add one nn.Conv2d for every number in the config (and one nn.MaxPool2d for every 'M').")
             channels = in_channels
             for i, (conv, out) in enumerate(zip(convs, numbers), start=1):
-                expect_equal(conv.kernel_size, (3, 3), f"conv {i}'s kernel_size", "VGG uses only 3x3 kernels: kernel_size=3.")
+                expect_equal(conv.kernel_size, (3, 3), f"conv {i}'s kernel_size", "this exercise's convolutions are 3x3 (the paper's conv3 layers): kernel_size=3.")
                 expect_equal(conv.padding, (1, 1), f"conv {i}'s padding",
                              "use padding=1 with a 3x3 kernel so the convolution keeps the height and width (only 'M' halves them).")
                 expect_equal(conv.in_channels, channels, f"conv {i}'s in_channels",
@@ -165,6 +165,9 @@ def check_my_dropout(my_dropout: Callable[..., Any]) -> None:
         if torch.allclose(kept, torch.full_like(kept, 1 - p)):
             raise CheckFailed("the kept units are multiplied by (1 - p) = 0.8, expected 1 / (1 - p) = 1.25",
                               "divide by (1 - p) instead of multiplying: x * mask / (1 - p).")
+        if torch.allclose(kept, torch.full_like(kept, 1 / p)):
+            raise CheckFailed("the kept units are divided by p = 0.2 (they became 5.0), expected 1 / (1 - p) = 1.25",
+                              "scale by one over the probability of KEEPING a unit, 1 - p: then the mean stays the same.")
         expect_close(kept, torch.full_like(kept, 1 / (1 - p)), "the kept units", atol=1e-5, hint="kept units are x / (1 - p).")
 
     def feature_maps() -> None:
@@ -255,6 +258,17 @@ def check_build_vgg(build_vgg: Callable[..., Any]) -> None:
             if bool((out >= 0).all()) and torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
                 raise CheckFailed("the outputs are probabilities (each row sums to 1)",
                                   "return logits: remove the softmax, nn.CrossEntropyLoss applies log-softmax itself.")
+            if bool((out >= 0).all()) and bool((out == 0).any()):
+                raise CheckFailed("no output score is negative, and some are exactly 0",
+                                  "end with the nn.Linear to num_classes and nothing after it: a ReLU after the last layer "
+                                  "clips every negative score to 0, so the network cannot say 'surely not this class'.")
+            model.train()
+            with torch.inference_mode():
+                zeros = float((model(torch.randn(8, 1, 28, 28)) == 0).float().mean())
+            if zeros > 0.1:
+                raise CheckFailed(f"in training mode {100 * zeros:.0f} % of the output scores are exactly 0",
+                                  "dropout belongs in front of the fully connected layers, not after the last one: dropping "
+                                  "output scores hides classes from the loss at random.")
         return run
 
     run_cases("build_vgg", {

@@ -35,6 +35,7 @@ CLASSIC_BUGS: dict[str, dict[str, str | list[str]]] = {
     "check_my_dropout": {
         "kept units not rescaled": ["unchanged", "1 / (1 - p)"],
         "kept units multiplied by 1 - p": "(1 - p) = 0.8",
+        "kept units divided by p": ["divided by p", "KEEPING"],
         "active in eval mode": ["training=False", "does nothing"],
         "scaled in eval mode": ["scaled", "eval return x unchanged"],
         "p used as the keep probability": "DROPPING",
@@ -55,6 +56,8 @@ CLASSIC_BUGS: dict[str, dict[str, str | list[str]]] = {
         "no nn.Flatten": ["not flattened", "nn.Flatten()"],
         "3 input channels for gray images": ["in_channels=1", "gray"],
         "no final layer to num_classes": ["4x128", "num_classes"],
+        "ReLU after the last layer": ["negative", "ReLU after the last layer"],
+        "dropout after the last layer": ["exactly 0", "in front of the fully connected layers"],
         "no return statement": "return statement",
     },
     "check_train_step": {
@@ -212,7 +215,7 @@ def dropout_with(mask_shape=None, *, scale="divide", in_eval="identity", keep=Fa
         draws = torch.rand(mask_shape(x)) if mask_shape else torch.rand_like(x)
         mask = (draws < p) if keep else (draws >= p)
         mask = mask.float() if float_mask else mask
-        factor = {"divide": 1 / (1 - p), "none": 1.0, "multiply": 1 - p}[scale]
+        factor = {"divide": 1 / (1 - p), "none": 1.0, "multiply": 1 - p, "divide by p": 1 / p}[scale]
         if in_place:
             return x.mul_(mask * factor)
         return x * mask * factor
@@ -303,6 +306,7 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
     ("check_my_dropout", "kept units not rescaled"): dropout_with(scale="none"),
     ("check_my_dropout", "kept units multiplied by 1 - p"): dropout_with(scale="multiply"),
+    ("check_my_dropout", "kept units divided by p"): dropout_with(scale="divide by p"),
     ("check_my_dropout", "active in eval mode"): dropout_with(in_eval="active"),
     ("check_my_dropout", "scaled in eval mode"): dropout_with(in_eval="scaled"),
     ("check_my_dropout", "p used as the keep probability"): dropout_with(keep=True),
@@ -322,6 +326,8 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
     ("check_build_vgg", "no nn.Flatten"): vgg_with(flatten=False),
     ("check_build_vgg", "3 input channels for gray images"): vgg_with(in_channels=3),
     ("check_build_vgg", "no final layer to num_classes"): vgg_with(final=False),
+    ("check_build_vgg", "ReLU after the last layer"): vgg_with(nn.ReLU),
+    ("check_build_vgg", "dropout after the last layer"): vgg_with(lambda: nn.Dropout(0.3)),
     ("check_build_vgg", "no return statement"): _no_return,
 
     ("check_train_step", "no zero_grad"): step_with(zero_grad="never"),
