@@ -9,9 +9,11 @@ Example::
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -102,10 +104,12 @@ def environment_summary(device: torch.device | None = None) -> str:
     )
 
 
-def setup_notebook(device: str | torch.device | None = "auto", seed: int = 0, threads: int | None = None) -> torch.device:
+def setup_notebook(device: str | torch.device | None = "auto", seed: int = 0, threads: int | None = None,
+                   quick: bool | None = None) -> torch.device:
     """What every notebook does first: pick the device, seed, set CPU threads, print a summary.
 
-    The device is also recorded for the course's results table.
+    The device is also recorded for the course's results table. With ``quick=False`` (full mode) on a CPU it also
+    says up front how long full mode took when it was measured (``full_mode_note``), and how to get a GPU on Colab.
     """
     from helpers.results import record
 
@@ -114,4 +118,63 @@ def setup_notebook(device: str | torch.device | None = "auto", seed: int = 0, th
     seed_everything(seed)
     print(f"{environment_summary(chosen)} | seed {seed}")
     record(device=device_label(chosen), quiet=True)
+    note = full_mode_note(chosen, quick)
+    if note:
+        print(note)
     return chosen
+
+
+# Full-mode run times as measured (python -m helpers.runner --full; the file says where and when), so that a
+# full run on a CPU can say up front how long it will take. `python -m helpers.publish --times build/results.json`
+# adds the times of a new full run.
+FULL_MODE_TIMES = Path(__file__).with_name("full_mode_times.json")
+
+
+def current_notebook() -> str:
+    """The path of the notebook this kernel runs, where Jupyter says it ('' on Colab, in a script, under papermill)."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        session = shell.user_ns.get("__session__", "") if shell is not None else ""
+    except ImportError:
+        session = ""
+    return str(session or os.environ.get("JPY_SESSION_NAME", "") or os.environ.get("COURSE_NOTEBOOK", ""))
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def full_mode_note(device: torch.device, quick: bool | None, notebook: str | None = None,
+                   times_file: Path = FULL_MODE_TIMES) -> str:
+    """'' unless this is a full-mode run (``quick=False``) on a CPU; then how long full mode took when measured.
+
+    ``notebook`` (default: ``current_notebook()``) picks that notebook's time; when it is unknown (Colab), the
+    measured times of every notebook are listed.
+    """
+    if quick is not False or device.type != "cpu":
+        return ""
+    try:
+        measured = json.loads(times_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        measured = {}
+    cpu = measured.get("cpu", {})
+    gpu = measured.get("cuda", {})
+    notebook = current_notebook() if notebook is None else notebook
+    name = Path(notebook).name if notebook else ""
+    mine = {key: value for key, value in cpu.items() if name and Path(key).name == name}
+    lines = ["Full mode (QUICK=False) on a CPU: this trains for longer on all of the data."]
+    if mine:
+        key, row = next(iter(mine.items()))
+        on_gpu = gpu.get(key)
+        lines.append(f"Measured for {key}: {_minutes(row['seconds'])} on {row['device']}"
+                     + (f", {_minutes(on_gpu['seconds'])} on {on_gpu['device']}" if on_gpu else "") + ".")
+    elif cpu:
+        listed = "; ".join(f"{Path(k).stem[:2]}: {_minutes(v['seconds'])}" for k, v in sorted(cpu.items()))
+        device_names = sorted({v["device"] for v in cpu.values()})
+        lines.append(f"Measured full-mode times per notebook on {', '.join(device_names)}: {listed}.")
+    else:
+        lines.append("No full-mode time has been measured yet; expect several minutes per training notebook.")
+    lines.append("For a quick look set QUICK = True; on Colab pick a GPU (Runtime > Change runtime type) and run again.")
+    return "\n".join(lines)

@@ -43,6 +43,7 @@ GENERATED_KEY = "course_lab"  # notebook metadata of a generated lab: {"generate
 BUILD_COMMAND = "python -m helpers.labs build"
 SOLUTION_MARKERS = (BEGIN_SOLUTION, BEGIN_HIDDEN, BEGIN_ANSWER)
 CONFLICT_MARKER = re.compile(r"^(<{7}|={7}|>{7})( |$)")
+SOLUTION_BADGE_PATH = re.compile(r"(https://colab\.research\.google\.com/github/[^/)\s]+/[^/)\s]+/blob/[^/)\s]+/)solutions/")
 
 
 class LabMarkerError(ValueError):
@@ -208,6 +209,8 @@ def make_lab(solution: nbformat.NotebookNode, name: str = "notebook") -> nbforma
                                      "check that the solution block covers whole statements.") from err
         elif "attachments" in cell and not cell.attachments:
             del cell["attachments"]
+    if lab.cells and lab.cells[0].cell_type == "markdown":  # the Colab badge (helpers.publish) opens the lab itself
+        lab.cells[0].source = SOLUTION_BADGE_PATH.sub(r"\1labs/", lab.cells[0].source)
     lab.metadata[GENERATED_KEY] = {"generated_by": BUILD_COMMAND, "solution": Path(name).name}
     return lab
 
