@@ -45,6 +45,7 @@ from helpers.checks import lab04_regularization
 from helpers.checks import lab05_vgg
 from helpers.checks import lab06_augmentation
 from helpers.checks import lab07_transfer
+from helpers.checks import lab08_evaluation
 from helpers.checks.core import *  # noqa: F403  (the framework, for quick experiments in a notebook)
 from helpers.checks.lab01_images import *  # noqa: F403
 from helpers.checks.lab02_convolution import *  # noqa: F403
@@ -53,6 +54,7 @@ from helpers.checks.lab04_regularization import *  # noqa: F403
 from helpers.checks.lab05_vgg import *  # noqa: F403
 from helpers.checks.lab06_augmentation import *  # noqa: F403
 from helpers.checks.lab07_transfer import *  # noqa: F403
+from helpers.checks.lab08_evaluation import *  # noqa: F403
 
 __all__ = [
     *core.__all__,
@@ -63,6 +65,7 @@ __all__ = [
     *lab05_vgg.__all__,
     *lab06_augmentation.__all__,
     *lab07_transfer.__all__,
+    *lab08_evaluation.__all__,
 ]
 
 # Names used by labs handed out before the checks were named after the student's functions. A graded cell is
