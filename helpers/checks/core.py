@@ -17,11 +17,13 @@ under ``pytest --nbval-lax`` (which is how ``python -m helpers.grade`` marks the
 
 What is here, top to bottom:
 
-- running: ``CheckFailed``, ``run_cases``, ``call_student``;
+- running: ``CheckFailed``, ``run_cases``, ``call_student``, ``call_on_copies`` (fails when the student's code
+  writes into its inputs), ``seed_all`` (random, NumPy and torch at once);
 - comparing: ``expect_equal``, ``expect_true``, ``expect_shape``, ``expect_dtype``, ``expect_close``;
 - the student's result as the type the exercise asks for (each one says "did you forget the return statement?"
   when it gets ``None``): ``expect_array`` (NumPy, optionally floats only), ``expect_tensor``, ``expect_module``,
-  ``expect_float``, ``expect_int``;
+  ``expect_float``, ``expect_int``, ``expect_results`` (a tuple of a given length);
+- a model's evaluation: ``expect_evaluation_mode`` (a spy model's calls: eval mode, no autograd);
 - naming the mistake: ``same_numbers``, ``name_the_mistake`` (which classic wrong answer reproduces the
   student's numbers), ``expect_independent_draws`` (one random draw reused for a whole row or tensor),
   ``return_hint``, ``leaf_layers``.
@@ -29,6 +31,7 @@ What is here, top to bottom:
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -39,6 +42,8 @@ __all__ = [
     "CheckFailed",
     "run_cases",
     "call_student",
+    "call_on_copies",
+    "seed_all",
     "expect_equal",
     "expect_true",
     "expect_shape",
@@ -50,7 +55,9 @@ __all__ = [
     "expect_module",
     "expect_float",
     "expect_int",
+    "expect_results",
     "expect_independent_draws",
+    "expect_evaluation_mode",
     "same_numbers",
     "name_the_mistake",
     "return_hint",
@@ -115,6 +122,35 @@ def call_student(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     except Exception as err:  # the student's bug: report it, keep the traceback for them
         raise CheckFailed(f"{name} crashed with {type(err).__name__}: {err}",
                           "read the traceback above to find the line in your code.") from err
+
+
+def call_on_copies(fn: Callable[..., Any], *args: Any, hint: str | None = None, **kwargs: Any) -> Any:
+    """``call_student`` with copies of the tensor and array arguments; fail if ``fn`` wrote into one of them.
+
+    >>> def shift(x):
+    ...     x[1:] = x[:-1].clone()
+    ...     return x
+    >>> call_on_copies(shift, torch.arange(3), hint="start from x.clone().")
+    Traceback (most recent call last):
+    helpers.checks.core.CheckFailed: shift changed its input in place
+    Hint: start from x.clone().
+    """
+    copies = [a.clone() if isinstance(a, torch.Tensor) else a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    result = call_student(fn, *copies, **kwargs)
+    for given, original in zip(copies, args):
+        if isinstance(original, (torch.Tensor, np.ndarray)) and not torch.equal(*map(torch.as_tensor, (given, original))):
+            raise CheckFailed(f"{getattr(fn, '__name__', 'your function')} changed its input in place", hint or
+                              "build the result in a new tensor or array (x.clone(), x.copy(), torch.where(...)) instead "
+                              "of writing into the one you were given: the caller still needs it.")
+    return result
+
+
+def seed_all(seed: int) -> None:
+    """Seed every generator a student's random code might use (``random``, NumPy and torch), so a check's result
+    does not depend on what ran before it."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def return_hint(value: Any, fix: str) -> str:
@@ -244,6 +280,16 @@ def expect_module(value: Any, what: str, hint: str | None = None) -> torch.nn.Mo
     return value
 
 
+def expect_results(value: Any, count: int, what: str, fix: str) -> tuple[Any, ...]:
+    """The student's ``count`` results (a tuple or list of that length), e.g. ``images, labels = expect_results(
+    result, 2, "random_flip", "return images, labels.")``; ``fix`` is the hint for anything else."""
+    if not isinstance(value, (tuple, list)) or len(value) != count:
+        got = f" of {len(value)} things" if isinstance(value, (tuple, list)) else ""
+        number = {2: "two", 3: "three", 4: "four"}.get(count, str(count))
+        raise CheckFailed(f"{what} returned a {type(value).__name__}{got}, expected {number} results", return_hint(value, fix))
+    return tuple(value)
+
+
 def _scalar(value: Any) -> Any:
     """A one-element tensor or array as its Python number; anything else unchanged."""
     if isinstance(value, torch.Tensor) and value.numel() == 1:
@@ -322,6 +368,19 @@ def expect_independent_draws(draws: Any, what: str = "the random draws", hint: s
         message = (f"{what} never change along dim {dims} of a {size} input: one random draw was reused "
                    f"for {count} elements at a time")
     raise CheckFailed(message, hint or "draw one random number per element, e.g. torch.rand_like(x), not torch.rand(1).")
+
+
+def expect_evaluation_mode(calls: Sequence[Mapping[str, Any]]) -> None:
+    """Fail unless a spy model was called, never in training mode and never while autograd was recording.
+
+    ``calls`` holds one dict per forward pass, ``{"training": self.training, "grad": torch.is_grad_enabled()}``,
+    as a spy model's ``forward`` records them.
+    """
+    expect_true(bool(calls), "the model was never called", "run the model on the images.")
+    expect_true(not any(c["training"] for c in calls), "the model ran in training mode",
+                "call model.eval() first: dropout and batch norm must behave as at test time.")
+    expect_true(not any(c["grad"] for c in calls), "autograd was recording the evaluation",
+                "wrap the evaluation in `with torch.inference_mode():` (no graph is built: faster and less memory).")
 
 
 def leaf_layers(module: torch.nn.Module) -> list[torch.nn.Module]:

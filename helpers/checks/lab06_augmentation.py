@@ -3,16 +3,13 @@
 The student's augmentations are random, so each check feeds images built to be read back: pixels that hold their
 own coordinates (a crop's shift can be read off any pixel), images that are one-hot along the channels (a mixed
 image says which two images were mixed and with which weight), constant images (a cutmix box shows where it was
-pasted). The checks seed Python, NumPy and torch first, so a result does not depend on what ran before. When an
-answer is wrong they name the classic mistake: one coin for the whole batch, a vertical flip, ``torch.roll``'s
-wrap-around, ``randint``'s exclusive upper end, ``[p:-p]`` with ``p = 0``, the box side without the square root,
-the labels mixed with another λ or pairing than the images, λ not recomputed after the box was clipped, the
-batch's own statistics instead of the data set's, zeros filled in after normalising.
+pasted). The checks seed Python, NumPy and torch first (``seed_all``). A wrong answer gets the classic mistake
+named: one coin for the whole batch, ``torch.roll``'s wrap-around, ``randint``'s exclusive end, ``[p:-p]`` with
+``p = 0``, the box side without the square root, labels mixed with another λ or pairing than the images, ...
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,36 +17,16 @@ import numpy as np
 import torch
 from torch import nn
 
-from helpers.checks.core import (CheckFailed, call_student, expect_close, expect_dtype, expect_float, expect_int,
-                                 expect_shape, expect_tensor, expect_true, name_the_mistake, return_hint, run_cases)
+from helpers.checks.core import (CheckFailed, call_on_copies, call_student, expect_close, expect_dtype,
+                                 expect_evaluation_mode, expect_float, expect_floats, expect_int, expect_results,
+                                 expect_shape, expect_tensor, expect_true, name_the_mistake, return_hint, run_cases,
+                                 seed_all)
 
-__all__ = [
-    "check_normalize",
-    "check_random_flip",
-    "check_random_crop",
-    "check_mixup",
-    "check_cutmix_box",
-    "check_cutmix",
-    "check_shift_images",
-    "check_accuracy_under_shift",
-]
+__all__ = ["check_normalize", "check_random_flip", "check_random_crop", "check_mixup", "check_cutmix_box",
+           "check_cutmix", "check_shift_images", "check_accuracy_under_shift"]
 
 CIFAR_MEAN = (0.4913, 0.4821, 0.4465)  # the values of helpers.data.CIFAR10_MEAN / _STD, repeated to stay standalone
 CIFAR_STD = (0.2452, 0.2428, 0.2606)
-
-
-def _seed(seed: int) -> None:
-    """Seed every generator a student might use (random, NumPy, torch)."""
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _pair(result: Any, what: str, fix: str) -> tuple[Any, Any]:
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        count = f" of {len(result)} things" if isinstance(result, (tuple, list)) else ""
-        raise CheckFailed(f"{what} returned a {type(result).__name__}{count}, expected two results", return_hint(result, fix))
-    return result[0], result[1]
 
 
 # ---------------------------------------------------------------- 1. normalisation with the data set's statistics
@@ -57,64 +34,62 @@ def _pair(result: Any, what: str, fix: str) -> tuple[Any, Any]:
 def check_normalize(normalize: Callable[..., Any]) -> None:
     """Check ``normalize(images, mean, std)``: uint8 [N, C, H, W] -> float32 (images / 255 - mean[c]) / std[c]."""
 
-    def case(shape: tuple[int, ...], mean: Sequence[float], std: Sequence[float], seed: int) -> Callable[[], None]:
-        def run() -> None:
-            generator = torch.Generator().manual_seed(seed)
-            images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
-            images[:, :, 0, 0] = 255  # bright corners: the batch's own statistics differ from the data set's
-            given = images.clone()
-            got = expect_tensor(call_student(normalize, given, list(mean), list(std)), "normalize's result",
-                                "return the normalised images as a tensor.")
-            expect_true(torch.equal(given, images), "normalize changed its input images",
-                        "build a new tensor: images.float() / 255 makes a copy, nothing is written into images.")
-            x = images.float() / 255
-            m = torch.tensor(mean).view(1, -1, 1, 1)
-            s = torch.tensor(std).view(1, -1, 1, 1)
-            expected = (x - m) / s
-            expect_shape(got, tuple(expected.shape), "normalize's result")
-            if got.is_floating_point() and got.dtype != torch.float32:
-                raise CheckFailed(f"normalize's result has dtype {got.dtype}, expected torch.float32",
-                                  "the model's weights are float32: build mean and std with torch.tensor(mean) (float32), "
-                                  "not np.array (float64), and convert the images with .float().")
-            if not got.is_floating_point():
-                raise CheckFailed(f"normalize's result has dtype {got.dtype}, expected torch.float32",
-                                  "convert the uint8 images to floats first: images.float() / 255.")
-            if torch.allclose(got, expected, atol=1e-4):
-                return
-            wrong = [
-                (lambda: (images.float() - m) / s, "divide by 255 first: the data set's mean and std are for pixels "
-                                                   "in [0, 1] (images.float() / 255), not 0..255."),
-                (lambda: (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True),
-                 "you used this batch's own mean and std. Use the data set's statistics that are passed in (computed "
-                 "once on the training set): a batch's statistics change from batch to batch, and at test time the "
-                 "images must be normalised exactly as in training."),
-                (lambda: (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True, unbiased=False),
-                 "you used this batch's own mean and std. Use the data set's statistics that are passed in."),
-                (lambda: (x - x.mean(dim=(2, 3), keepdim=True)) / x.std(dim=(2, 3), keepdim=True),
-                 "you normalised each image with its own statistics. Use the data set's mean and std that are passed in, "
-                 "the same numbers for every image."),
-                (lambda: (x - x.mean()) / x.std(), "you used one mean and std over the whole batch: use the data set's "
-                                                   "statistics that are passed in, one per channel."),
-                (lambda: (x - torch.tensor(mean)) / torch.tensor(std),
-                 "mean and std of shape [C] line up with the LAST axis (the width), not the channels: reshape them to "
-                 "[1, C, 1, 1], e.g. torch.tensor(mean).view(1, -1, 1, 1)."),
-                (lambda: (x - s) / m, "mean and std are swapped: subtract the mean, divide by the std."),
-                (lambda: (x - m) * s, "divide by the std instead of multiplying: (x - mean) / std."),
-                (lambda: x / s - m, "subtract the mean before dividing: (x - mean) / std."),
-            ]
-            hint = name_the_mistake(got, wrong, atol=1e-3)
-            expect_close(got, expected, "normalize's result", atol=1e-4,
-                         hint=hint or "(images.float() / 255 - mean) / std, with mean and std shaped [1, C, 1, 1].")
-        return run
+    def case(shape: tuple[int, ...], mean: Sequence[float], std: Sequence[float], seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
+        images[:, :, 0, 0] = 255  # bright corners: the batch's own statistics differ from the data set's
+        got = expect_tensor(call_on_copies(normalize, images, list(mean), list(std), hint="build a new tensor: "
+                                           "images.float() / 255 makes a copy, nothing is written into images."),
+                            "normalize's result", "return the normalised images as a tensor.")
+        x = images.float() / 255
+        m, s = (torch.tensor(v).view(1, -1, 1, 1) for v in (mean, std))
+        expected = (x - m) / s
+        expect_shape(got, tuple(expected.shape), "normalize's result")
+        expect_dtype(got, torch.float32, "normalize's result", "the model's weights are float32: build mean and std with "
+                     "torch.tensor(mean) (float32), not np.array (float64), and convert the images with .float()."
+                     if got.is_floating_point() else "convert the uint8 images to floats first: images.float() / 255.")
+        if torch.allclose(got, expected, atol=1e-4):
+            return
+        wrong = [
+            (lambda: (images.float() - m) / s, "divide by 255 first: the data set's mean and std are for pixels "
+                                               "in [0, 1] (images.float() / 255), not 0..255."),
+            *[(lambda u=u: (x - x.mean(dim=(0, 2, 3), keepdim=True)) / x.std(dim=(0, 2, 3), keepdim=True, unbiased=u),
+               "you used this batch's own mean and std. Use the data set's statistics that are passed in (computed "
+               "once on the training set): a batch's statistics change from batch to batch, and at test time the "
+               "images must be normalised exactly as in training.") for u in (True, False)],
+            (lambda: (x - x.mean(dim=(2, 3), keepdim=True)) / x.std(dim=(2, 3), keepdim=True),
+             "you normalised each image with its own statistics. Use the data set's mean and std that are passed in, "
+             "the same numbers for every image."),
+            (lambda: (x - x.mean()) / x.std(), "you used one mean and std over the whole batch: use the data set's "
+                                               "statistics that are passed in, one per channel."),
+            (lambda: (x - torch.tensor(mean)) / torch.tensor(std),
+             "mean and std of shape [C] line up with the LAST axis (the width), not the channels: reshape them to "
+             "[1, C, 1, 1], e.g. torch.tensor(mean).view(1, -1, 1, 1)."),
+            (lambda: (x - s) / m, "mean and std are swapped: subtract the mean, divide by the std."),
+            (lambda: (x - m) * s, "divide by the std instead of multiplying: (x - mean) / std."),
+            (lambda: x / s - m, "subtract the mean before dividing: (x - mean) / std."),
+        ]
+        hint = name_the_mistake(got, wrong, atol=1e-3)
+        expect_close(got, expected, "normalize's result", atol=1e-4,
+                     hint=hint or "(images.float() / 255 - mean) / std, with mean and std shaped [1, C, 1, 1].")
 
     run_cases("normalize", {
-        "CIFAR-10 statistics, images 3 pixels wide": case((2, 3, 4, 3), CIFAR_MEAN, CIFAR_STD, 1),
-        "CIFAR-10 statistics, 6x5 images": case((4, 3, 6, 5), CIFAR_MEAN, CIFAR_STD, 0),
-        "gray images, one channel": case((3, 1, 5, 5), (0.286,), (0.353,), 2),
+        "CIFAR-10 statistics, images 3 pixels wide": lambda: case((2, 3, 4, 3), CIFAR_MEAN, CIFAR_STD, 1),
+        "CIFAR-10 statistics, 6x5 images": lambda: case((4, 3, 6, 5), CIFAR_MEAN, CIFAR_STD, 0),
+        "gray images, one channel": lambda: case((3, 1, 5, 5), (0.286,), (0.353,), 2),
     })
 
 
 # ---------------------------------------------------------------- 2. random horizontal flip, one coin per image
+
+_WRONG_FLIPS = {  # what an image came back as -> the hint
+    "upside down": "left-right is the last axis (the width): images.flip(-1). flip(-2) turns images upside down, "
+                   "which photos of cars and ships never are.",
+    "channels reversed": "images.flip(1) reverses the colour channels (RGB becomes BGR): flip the last axis, the "
+                         "width: images.flip(-1).",
+    "rotated": "flip only the width (the last axis): flipping both height and width rotates the image by 180 degrees.",
+}
+
 
 def _flip_kind(out: torch.Tensor, image: torch.Tensor) -> str | None:
     for name, candidate in (("kept", image), ("mirrored", image.flip(-1)), ("upside down", image.flip(-2)),
@@ -132,27 +107,22 @@ def check_random_flip(random_flip: Callable[..., Any]) -> None:
                  "whole batch or none of it, so the network sees batches that are all mirrored.")
 
     def call(images: torch.Tensor, labels: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
-        given_images, given_labels = images.clone(), labels.clone()
-        result = call_student(random_flip, given_images, given_labels, p)
-        out, out_labels = _pair(result, "random_flip", "return images, labels (the labels unchanged).")
-        expect_true(torch.equal(given_images, images), "random_flip changed its input images in place",
-                    "build a new tensor (torch.where(...) or images.clone()) instead of writing into images: "
-                    "images[flip] = images[flip].flip(-1) changes the caller's batch.")
+        result = call_on_copies(random_flip, images, labels, p, hint="build a new tensor (torch.where(...) or "
+                                "images.clone()): images[flip] = images[flip].flip(-1) changes the caller's batch.")
+        out, out_labels = expect_results(result, 2, "random_flip", "return images, labels (the labels unchanged).")
         out = expect_tensor(out, "the images random_flip returned")
         out_labels = expect_tensor(out_labels, "the labels random_flip returned", "return the labels tensor as it came in.")
         expect_shape(out, tuple(images.shape), "the flipped images")
         expect_dtype(out, images.dtype, "the flipped images", "flipping moves pixels: keep the dtype (uint8 stays uint8).")
         if not torch.equal(out_labels, labels):
-            if torch.equal(out_labels, labels.flip(0)):
-                raise CheckFailed("the labels came back in reverse order",
-                                  "a flip mirrors the image; the label stays the same (a mirrored cat is a cat): return "
-                                  "the labels unchanged.")
-            raise CheckFailed("the labels changed", "return the labels exactly as they came in: flipping an image does "
-                                                    "not change its class, and their order must still match the images.")
+            reversed_ = torch.equal(out_labels, labels.flip(0))
+            raise CheckFailed("the labels came back in reverse order" if reversed_ else "the labels changed",
+                              "return the labels exactly as they came in: a mirrored cat is a cat, and the labels' order "
+                              "must still match the images.")
         return out, labels
 
     def one_call(p: float, seed: int) -> list[str | None]:
-        _seed(seed)
+        seed_all(seed)
         images = torch.randint(0, 256, (200, 3, 5, 6), dtype=torch.uint8)
         labels = torch.randint(0, 10, (200,))
         out, _ = call(images, labels, p)
@@ -161,12 +131,7 @@ def check_random_flip(random_flip: Callable[..., Any]) -> None:
                               "flip the width, the last axis: images.flip(-1). flip(0) reverses the order of the "
                               "images in the batch, so they no longer match their labels.")
         kinds = [_flip_kind(o, i) for o, i in zip(out, images)]
-        for bad, hint in (("upside down", "left-right is the last axis (the width): images.flip(-1). flip(-2) turns "
-                                          "images upside down, which photos of cars and ships never are."),
-                          ("channels reversed", "images.flip(1) reverses the colour channels (RGB becomes BGR): flip "
-                                                "the last axis, the width: images.flip(-1)."),
-                          ("rotated", "flip only the width (the last axis): flipping both height and width rotates "
-                                      "the image by 180 degrees.")):
+        for bad, hint in _WRONG_FLIPS.items():
             if bad in kinds:
                 raise CheckFailed(f"some images came back {bad}", hint)
         expect_true(None not in kinds, "some images are neither the original nor its mirror image",
@@ -193,7 +158,7 @@ def check_random_flip(random_flip: Callable[..., Any]) -> None:
                     "use the p you are given: flip where torch.rand(len(images)) < p.")
 
     def certain() -> None:
-        _seed(6)
+        seed_all(6)
         images = torch.rand(8, 1, 4, 4)
         out, _ = call(images, torch.arange(8), 1.0)
         expect_true(torch.equal(out, images.flip(-1)), "with p = 1 not every image was mirrored",
@@ -212,6 +177,16 @@ def _coordinate_images(n: int, h: int, w: int) -> torch.Tensor:
     return grid.float().expand(n, 2, h, w).clone()
 
 
+def _shifted(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """The right answer of exercise 7: content moved dy px down and dx px right, zeros shifted in."""
+    out = torch.zeros_like(images)
+    h, w = images.shape[-2:]
+    if abs(dy) < h and abs(dx) < w:
+        out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
+            images[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
 def _read_shift(out: torch.Tensor, h: int, w: int) -> tuple[int, int] | str:
     """The (dy, dx) by which a crop of a coordinate image moved its content, or what else happened to it."""
     if not torch.equal(out[0], out[1]):
@@ -220,35 +195,26 @@ def _read_shift(out: torch.Tensor, h: int, w: int) -> tuple[int, int] | str:
     rows, cols = torch.nonzero(image != 0, as_tuple=True)
     if len(rows) == 0:
         return "all zero"
-    values = image[rows, cols].round().long()
-    src_r, src_c = values // 100 - 1, values % 100 - 1
-    dy, dx = (rows - src_r).unique(), (cols - src_c).unique()
+    values = image[rows, cols].round().long()  # 100 * (source row + 1) + source column + 1
+    dy, dx = (rows - values // 100 + 1).unique(), (cols - values % 100 + 1).unique()
     if len(dy) != 1 or len(dx) != 1:
         return "not a translation"
     dy, dx = int(dy), int(dx)
-    expected = torch.zeros(h, w)
-    r = torch.arange(h)[:, None] - dy
-    c = torch.arange(w)[None, :] - dx
-    inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-    expected[inside] = (100 * (r + 1) + c + 1).expand(h, w)[inside].float()
-    return (dy, dx) if torch.equal(image, expected) else "fill"
+    return (dy, dx) if torch.equal(image, _shifted(_coordinate_images(1, h, w)[0, 0], dy, dx)) else "fill"
 
 
 def check_random_crop(random_crop: Callable[..., Any]) -> None:
     """Check ``random_crop(images, padding)``: pad every side with ``padding`` zeros, cut a random H x W window per
     image, i.e. move each image by its own (dy, dx) in -padding..padding with black filled in."""
-    both_ranges = set(range(-2, 3))
 
     def shifts(n: int, padding: int, h: int, w: int, seed: int, uint8: bool = False) -> list[tuple[int, int]]:
-        _seed(seed)
+        seed_all(seed)
         images = _coordinate_images(n, h, w)
         if uint8:
             images = torch.randint(0, 256, (n, 2, h, w), dtype=torch.uint8)
-        given = images.clone()
-        out = expect_tensor(call_student(random_crop, given, padding), "random_crop's result",
-                            "return the cropped batch.")
-        expect_true(torch.equal(given, images), "random_crop changed its input images",
-                    "build the result from a padded copy (torch.nn.functional.pad returns a new tensor).")
+        out = expect_tensor(call_on_copies(random_crop, images, padding, hint="build the result from a padded copy "
+                                           "(torch.nn.functional.pad returns a new tensor)."),
+                            "random_crop's result", "return the cropped batch.")
         if padding and tuple(out.shape) == (n, 2, h + 2 * padding, w + 2 * padding):
             raise CheckFailed(f"the result is {h + 2 * padding}x{w + 2 * padding}, the padded size",
                               f"after padding, cut out a window of the original size {h}x{w}: "
@@ -266,25 +232,21 @@ def check_random_crop(random_crop: Callable[..., Any]) -> None:
         if "channels differ" in read:
             raise CheckFailed("the two channels of an image were moved differently",
                               "draw one (dy, dx) per image and cut the same window from all of its channels.")
-        for problem in ("not a translation", "fill", "all zero"):
-            if problem in read:
-                rolled = any(any(torch.equal(o[0], _coordinate_images(1, h, w)[0, 0].roll((sy, sx), (0, 1)))
-                                 for sy in range(-padding, padding + 1) for sx in range(-padding, padding + 1))
-                             for o in out[:20])
-                if rolled:
-                    raise CheckFailed("pixels that leave one side come back on the other (torch.roll)",
-                                      "torch.roll wraps around: pad with zeros first, then cut a window, so what is "
-                                      "shifted in is black.")
-                padded_views = [nn.functional.pad(_coordinate_images(1, h, w), (padding,) * 4, mode=mode)[0, 0]
-                                for mode in ("reflect", "replicate") if padding < min(h, w)]
-                other_fill = any(any(torch.equal(o[0], view[y:y + h, x:x + w]) for view in padded_views
-                                     for y in range(2 * padding + 1) for x in range(2 * padding + 1)) for o in out[:20])
-                if problem == "fill" or other_fill:
-                    raise CheckFailed("the pixels shifted in from outside the image are not zero",
-                                      "pad with zeros: torch.nn.functional.pad(images, (p, p, p, p)) fills with 0 "
-                                      "(black); reflect or replicate padding is another policy, not the one asked here.")
-                raise CheckFailed("a crop is not the image moved as a whole", "cut one H x W window per image "
-                                  "out of the padded batch: padded[i, :, top:top + H, left:left + W].")
+        if any(isinstance(r, str) for r in read):
+            image, offsets = _coordinate_images(1, h, w), range(2 * padding + 1)
+            rolled = [image[0, 0].roll((y - padding, x - padding), (0, 1)) for y in offsets for x in offsets]
+            views = [nn.functional.pad(image, (padding,) * 4, mode=mode)[0, 0, y:y + h, x:x + w]
+                     for mode in ("reflect", "replicate") if padding < min(h, w) for y in offsets for x in offsets]
+            if any(torch.equal(o[0], view) for o in out[:20] for view in rolled):
+                raise CheckFailed("pixels that leave one side come back on the other (torch.roll)",
+                                  "torch.roll wraps around: pad with zeros first, then cut a window, so what is "
+                                  "shifted in is black.")
+            if "fill" in read or any(torch.equal(o[0], view) for o in out[:20] for view in views):
+                raise CheckFailed("the pixels shifted in from outside the image are not zero",
+                                  "pad with zeros: torch.nn.functional.pad(images, (p, p, p, p)) fills with 0 "
+                                  "(black); reflect or replicate padding is another policy, not the one asked here.")
+            raise CheckFailed("a crop is not the image moved as a whole", "cut one H x W window per image "
+                              "out of the padded batch: padded[i, :, top:top + H, left:left + W].")
         return read
 
     def spread() -> None:
@@ -307,7 +269,7 @@ def check_random_crop(random_crop: Callable[..., Any]) -> None:
                               "(horizontal): one of -2 or 2 never occurs",
                               "torch.randint's upper end is exclusive: torch.randint(0, 2 * padding + 1, ...) gives "
                               "0 .. 2 * padding.")
-        expect_true(dys == both_ranges and dxs == both_ranges,
+        expect_true(dys == dxs == set(range(-2, 3)),
                     f"with padding 2 the shifts were {sorted(dys)} (vertical) and {sorted(dxs)} (horizontal)",
                     "every shift from -padding to padding should be possible: top and left in 0 .. 2 * padding.")
         expect_true(shifts(500, 2, 6, 7, 1) != read, "two calls moved every image in the same way",
@@ -323,6 +285,41 @@ def check_random_crop(random_crop: Callable[..., Any]) -> None:
 
 # ---------------------------------------------------------------- 4. mixup by hand
 
+def _mix(fn: Callable[..., Any], name: str, images: torch.Tensor, labels: torch.Tensor, classes: int, alpha: float,
+         copy_hint: str, labels_hint: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Call the student's mixup or cutmix on a copy of ``images``: (mixed images, soft labels as float64), after the
+    checks both share (two results, the input untouched, the shapes, soft float labels)."""
+    result = call_on_copies(fn, images, labels, alpha, classes, hint=copy_hint)
+    if isinstance(result, (tuple, list)) and len(result) == 4:
+        raise CheckFailed(f"{name} returned four things (images, labels, partner labels, λ?)",
+                          "return two: the mixed images and the mixed labels as one soft-label tensor [N, num_classes] "
+                          "(each row: how much of each class the image holds). fit and CrossEntropyLoss take such "
+                          "soft labels directly.")
+    mixed, soft = expect_results(result, 2, name, "return mixed_images, mixed_labels.")
+    mixed = expect_tensor(mixed, f"the images {name} returned")
+    soft = expect_tensor(soft, f"the labels {name} returned", "return the labels as a float tensor [N, num_classes].")
+    expect_shape(mixed, tuple(images.shape), f"the images {name} returned")
+    if soft.shape == (len(images),):
+        raise CheckFailed("the labels came back as one class per image", labels_hint)
+    expect_shape(soft, (len(images), classes), f"the labels {name} returned", "one column per class: [N, num_classes].")
+    expect_floats(soft, f"the labels {name} returned", "mix one-hot labels as floats: one_hot(...).float().")
+    return mixed.detach(), soft.detach().double()
+
+
+def _expect_permutation(partner: torch.Tensor) -> None:
+    if len(set(partner.tolist())) < len(partner):
+        raise CheckFailed("some images are the partner of several images and others of none",
+                          "draw the partners as a permutation, perm = torch.randperm(n): every image is used exactly "
+                          "once. torch.randint(n, (n,)) can pick the same image twice.")
+
+
+def _label_mixtures(labels: torch.Tensor, partner: torch.Tensor, own: float, classes: int) -> tuple[torch.Tensor, ...]:
+    """The right soft labels (``own`` for the image's class, the rest for its partner's), the same with the weights
+    swapped, and the labels left unmixed."""
+    mine, theirs = (nn.functional.one_hot(x, classes).double() for x in (labels, labels[partner]))
+    return own * mine + (1 - own) * theirs, (1 - own) * mine + own * theirs, mine
+
+
 def _one_hot_images(n: int) -> torch.Tensor:
     """Images [n, n, 2, 2]: image k is 1 in channel k and 0 elsewhere, so a mixture shows which images it mixes."""
     return torch.eye(n)[:, :, None, None].expand(n, n, 2, 2).clone()
@@ -334,15 +331,11 @@ def _read_mixture(mixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | No
     if mixed.shape[1:] != (n, 2, 2) or not torch.allclose(mixed, mixed[:, :, :1, :1].expand_as(mixed), atol=1e-6):
         return None
     weights = mixed[:, :, 0, 0].double()
-    if (weights < -1e-6).any() or not torch.allclose(weights.sum(1), torch.ones(n, dtype=torch.double), atol=1e-5):
+    if ((weights < -1e-6).any() or ((weights > 1e-6).sum(1) > 2).any()
+            or not torch.allclose(weights.sum(1), torch.ones(n, dtype=torch.double), atol=1e-5)):
         return None
-    own = weights[torch.arange(n), torch.arange(n)]
-    others = weights.clone()
-    others[torch.arange(n), torch.arange(n)] = -1
-    partner = others.argmax(1)
-    partner = torch.where(own > 1 - 1e-6, torch.arange(n), partner)  # mixed with itself
-    if ((weights > 1e-6).sum(1) > 2).any():
-        return None
+    own = weights.diagonal()
+    partner = torch.where(own > 1 - 1e-6, torch.arange(n), (weights - 2 * torch.eye(n, dtype=torch.double)).argmax(1))
     return own, partner
 
 
@@ -352,36 +345,17 @@ def check_mixup(mixup: Callable[..., Any]) -> None:
     n, classes = 64, 10
     labels = torch.arange(n) % classes
 
-    def call(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _seed(seed)
-        images = _one_hot_images(n)
-        given = images.clone()
-        result = call_student(mixup, given, labels.clone(), alpha, classes)
-        if isinstance(result, (tuple, list)) and len(result) == 4:
-            raise CheckFailed("mixup returned four things (images, labels, partner labels, λ?)",
-                              "return two: the mixed images and the mixed labels as one soft-label tensor "
-                              "[N, num_classes]: lam * one_hot(labels) + (1 - lam) * one_hot(labels[perm]). fit and "
-                              "CrossEntropyLoss take such soft labels directly.")
-        mixed, soft = _pair(result, "mixup", "return mixed_images, mixed_labels.")
-        expect_true(torch.equal(given, images), "mixup changed its input images in place",
-                    "compute lam * images + (1 - lam) * images[perm] into a new tensor.")
-        mixed = expect_tensor(mixed, "the mixed images")
-        soft = expect_tensor(soft, "the mixed labels", "return the labels as a float tensor [N, num_classes].")
-        expect_shape(mixed, tuple(images.shape), "the mixed images")
-        if soft.shape == (n,):
-            raise CheckFailed("the labels came back as one class per image",
-                              "mix the labels too: one_hot(labels, num_classes).float() mixed with the same lam and "
-                              "perm as the images gives soft labels [N, num_classes].")
-        expect_shape(soft, (n, classes), "the mixed labels", "soft labels have one column per class: [N, num_classes].")
-        if not soft.is_floating_point():
-            raise CheckFailed(f"the mixed labels have dtype {soft.dtype}", "convert the one-hot labels to floats before "
-                                                                          "mixing: one_hot(...).float().")
-        return mixed.detach(), soft.detach().double(), images
+    def call(alpha: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seed_all(seed)
+        return _mix(mixup, "mixup", _one_hot_images(n), labels, classes, alpha,
+                    "compute lam * images + (1 - lam) * images[perm] into a new tensor.",
+                    "mix the labels too: one_hot(labels, num_classes).float() mixed with the same lam and perm as the "
+                    "images gives soft labels [N, num_classes].")
 
     def lambdas(alpha: float, calls: int, seed: int) -> list[float]:
         values, unmixed = [], 0
         for i in range(calls):
-            mixed, soft, images = call(alpha, seed + i)
+            mixed, soft = call(alpha, seed + i)
             read = _read_mixture(mixed)
             if read is None:
                 raise CheckFailed("a mixed image is not lam * image + (1 - lam) * one other image",
@@ -391,26 +365,19 @@ def check_mixup(mixup: Callable[..., Any]) -> None:
                 unmixed += 1
                 values.append(float(own.mean()))
                 continue
-            moved = partner != torch.arange(n)
-            lam = own[moved]
+            lam = own[partner != torch.arange(n)]
             if (lam.max() - lam.min()) > 1e-5:
                 raise CheckFailed("the images of one batch were mixed with different weights",
                                   "draw one lam per batch, as the mixup paper and v2.MixUp do.")
-            if len(set(partner.tolist())) < n:
-                raise CheckFailed("some images are the partner of several images and others of none",
-                                  "draw the partners as a permutation, perm = torch.randperm(n): every image is used "
-                                  "exactly once. torch.randint(n, (n,)) can pick the same image twice.")
+            _expect_permutation(partner)
             lam = float(lam[0])
-            expected = lam * nn.functional.one_hot(labels, classes).double() \
-                + (1 - lam) * nn.functional.one_hot(labels[partner], classes).double()
+            expected, swapped, one_hot = _label_mixtures(labels, partner, lam, classes)
             if not torch.allclose(soft, expected, atol=1e-4):
-                swapped = (1 - lam) * nn.functional.one_hot(labels, classes).double() \
-                    + lam * nn.functional.one_hot(labels[partner], classes).double()
                 hint = name_the_mistake(soft, [
                     (swapped, "the labels are mixed the other way round: the image keeps lam of itself, so its own "
                               "label gets lam and the partner's label 1 - lam."),
-                    (nn.functional.one_hot(labels, classes).double(), "the labels were not mixed: each row is the "
-                     "one-hot label of the image itself. Mix it with the partner's label using the same lam."),
+                    (one_hot, "the labels were not mixed: each row is the one-hot label of the image itself. Mix it "
+                              "with the partner's label using the same lam."),
                 ])
                 if hint is None and torch.allclose(soft.sum(1), torch.ones(n, dtype=torch.double), atol=1e-4):
                     hint = ("the labels were mixed with another lam or other partners than the images: draw lam and "
@@ -459,16 +426,13 @@ def check_mixup(mixup: Callable[..., Any]) -> None:
 # ---------------------------------------------------------------- 5. the cutmix box and its area
 
 def _box(result: Any, lam: float, h: int, w: int) -> tuple[int, int, int, int]:
-    if not isinstance(result, (tuple, list)) or len(result) != 4:
-        raise CheckFailed(f"cutmix_box({lam}, {h}, {w}) returned {type(result).__name__}, expected (top, bottom, left, right)",
-                          return_hint(result, "return four whole numbers: top, bottom, left, right."))
+    box = expect_results(result, 4, f"cutmix_box({lam}, {h}, {w})", "return four whole numbers: top, bottom, left, right.")
     top, bottom, left, right = (expect_int(v, f"the box's {name}", "return whole pixel positions (int(...)).")
-                                for v, name in zip(result, ("top", "bottom", "left", "right")))
+                                for v, name in zip(box, ("top", "bottom", "left", "right")))
     if not (0 <= top <= bottom <= h and 0 <= left <= right <= w):
-        hint = ("clip the box to the image: top = max(cy - bh // 2, 0), bottom = min(cy + bh // 2, H), and the same "
-                "for left/right with W.")
-        if top > bottom or left > right:
-            hint = "return (top, bottom, left, right) with top <= bottom and left <= right."
+        hint = ("return (top, bottom, left, right) with top <= bottom and left <= right." if top > bottom or left > right
+                else "clip the box to the image: top = max(cy - bh // 2, 0), bottom = min(cy + bh // 2, H), and the "
+                     "same for left/right with W.")
         raise CheckFailed(f"cutmix_box({lam}, {h}, {w}) gave (top={top}, bottom={bottom}, left={left}, right={right}), "
                           f"which is not inside a {h}x{w} image", hint)
     return top, bottom, left, right
@@ -479,17 +443,16 @@ def check_cutmix_box(cutmix_box: Callable[..., Any]) -> None:
     sqrt(1 - lam) * W (area (1 - lam) * H * W) centred on a uniformly random pixel, clipped to the image."""
 
     def boxes(lam: float, h: int, w: int, seed: int, count: int = 300) -> list[tuple[int, int, int, int]]:
-        _seed(seed)
+        seed_all(seed)
         return [_box(call_student(cutmix_box, lam, h, w), lam, h, w) for _ in range(count)]
 
     def sides(lam: float, h: int, w: int, seed: int) -> None:
         found = boxes(lam, h, w, seed)
         expect_true(len({(t, l) for t, _, l, _ in found}) > 3, "the box is always in the same place",
                     "draw a new random centre on every call: cy in 0..H-1 and cx in 0..W-1.")
-        tallest = max(b - t for t, b, _, _ in found)
-        widest = max(r - l for _, _, l, r in found)
-        want_h, want_w = np.sqrt(1 - lam) * h, np.sqrt(1 - lam) * w
-        for got, want, side, size in ((tallest, want_h, "height", h), (widest, want_w, "width", w)):
+        tallest, widest = max(b - t for t, b, _, _ in found), max(r - l for _, _, l, r in found)
+        for got, side, size in ((tallest, "height", h), (widest, "width", w)):
+            want = np.sqrt(1 - lam) * size
             if abs(got - want) <= 2:
                 continue
             other = w if side == "height" else h
@@ -531,26 +494,14 @@ def check_cutmix(cutmix: Callable[..., Any]) -> None:
     n, classes, h, w = 32, 10, 12, 16
     labels = torch.arange(n) % classes
 
-    def call(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        _seed(seed)
+    def call(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        seed_all(seed)
         images = (torch.arange(n, dtype=torch.float32) + 1)[:, None, None, None].expand(n, 3, h, w).clone()
-        given = images.clone()
-        result = call_student(cutmix, given, labels.clone(), 1.0, classes)
-        mixed, soft = _pair(result, "cutmix", "return mixed_images, mixed_labels.")
-        expect_true(torch.equal(given, images), "cutmix changed its input images in place",
+        return _mix(cutmix, "cutmix", images, labels, classes, 1.0,
                     "paste into a copy: out = images.clone(), then out[:, :, top:bottom, left:right] = "
-                    "images[perm, :, top:bottom, left:right].")
-        mixed = expect_tensor(mixed, "the cutmix images")
-        soft = expect_tensor(soft, "the cutmix labels", "return the labels as a float tensor [N, num_classes].")
-        expect_shape(mixed, (n, 3, h, w), "the cutmix images")
-        if soft.shape == (n,):
-            raise CheckFailed("the labels came back as one class per image",
-                              "mix the labels by area: (1 - share) * one_hot(labels) + share * one_hot(labels[perm]), "
-                              "share = box area / (H * W).")
-        expect_shape(soft, (n, classes), "the cutmix labels")
-        if not soft.is_floating_point():
-            raise CheckFailed(f"the cutmix labels have dtype {soft.dtype}", "mix one_hot(...).float() labels.")
-        return mixed.detach(), soft.detach().double(), images
+                    "images[perm, :, top:bottom, left:right].",
+                    "mix the labels by area: (1 - share) * one_hot(labels) + share * one_hot(labels[perm]), "
+                    "share = box area / (H * W).")
 
     def read(mixed: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The pasted region (a mask shared by the batch) and each image's partner."""
@@ -569,7 +520,7 @@ def check_cutmix(cutmix: Callable[..., Any]) -> None:
         return pasted, partner, source
 
     def one_batch(seed: int) -> tuple[float, bool]:
-        mixed, soft, images = call(seed)
+        mixed, soft = call(seed)
         pasted, partner, _ = read(mixed)
         moved = partner != torch.arange(n)
         if not moved.any():
@@ -584,23 +535,16 @@ def check_cutmix(cutmix: Callable[..., Any]) -> None:
             raise CheckFailed("the pasted region is not one rectangle shared by the whole batch",
                               "draw one box per batch (like v2.CutMix) and paste out[:, :, top:bottom, left:right] = "
                               "images[perm, :, top:bottom, left:right]; check that you did not swap height and width.")
-        if len(set(partner.tolist())) < n:
-            raise CheckFailed("some images are the partner of several images and others of none",
-                              "draw the partners as a permutation: perm = torch.randperm(n).")
+        _expect_permutation(partner)
         share = (bottom - top) * (right - left) / (h * w)
-        one_hot = nn.functional.one_hot(labels, classes).double()
-        expected = (1 - share) * one_hot + share * nn.functional.one_hot(labels[partner], classes).double()
+        expected, swapped, unmixed = _label_mixtures(labels, partner, 1 - share, classes)
         if not torch.allclose(soft, expected, atol=1e-4):
-            swapped = share * one_hot + (1 - share) * nn.functional.one_hot(labels[partner], classes).double()
-            other_share = None
-            pair = (labels != labels[partner])
-            if pair.any():
-                k = int(torch.nonzero(pair)[0])
-                other_share = float(soft[k, labels[partner[k]]])
+            k = torch.nonzero(labels != labels[partner]).flatten()  # images whose partner has another class
+            other_share = float(soft[k[0], labels[partner[k[0]]]]) if len(k) else None
             hint = name_the_mistake(soft, [
                 (swapped, "the weights are the wrong way round: the box (share = box area / (H * W)) comes from the "
                           "partner, so the partner's label gets share and the image's own label 1 - share."),
-                (one_hot, "the labels were not mixed: give the partner's label the share of pixels it pasted."),
+                (unmixed, "the labels were not mixed: give the partner's label the share of pixels it pasted."),
             ])
             if hint is None and other_share is not None and abs(other_share - share) > 1e-3:
                 clipped = top == 0 or left == 0 or bottom == h or right == w
@@ -631,68 +575,52 @@ def check_cutmix(cutmix: Callable[..., Any]) -> None:
 def check_shift_images(shift_images: Callable[..., Any]) -> None:
     """Check ``shift_images(images, dy, dx)``: content moved dy pixels down and dx right (negative: up/left), the
     uncovered pixels black (0), shape and dtype kept, the input left alone."""
+    zero_slice = ("with a shift of 0, a slice like images[..., :-dx] is images[..., :0], which is empty: write the end "
+                  "as W - dx (or handle 0 on its own).")
 
-    def reference(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
-        out = torch.zeros_like(images)
-        h, w = images.shape[-2:]
-        if abs(dy) >= h or abs(dx) >= w:
-            return out
-        out[..., max(dy, 0):h + min(dy, 0), max(dx, 0):w + min(dx, 0)] = \
-            images[..., max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-        return out
-
-    def case(dy: int, dx: int, shape: tuple[int, ...] = (3, 2, 6, 9)) -> Callable[[], None]:
-        def run() -> None:
-            generator = torch.Generator().manual_seed(dy * 31 + dx)
-            images = torch.randint(1, 256, shape, dtype=torch.uint8, generator=generator)
-            given = images.clone()
-            text = f"shift_images(images, dy={dy}, dx={dx})"
-            try:
-                result = call_student(shift_images, given, dy, dx)
-            except CheckFailed as err:
-                if dy == 0 or dx == 0:
-                    raise CheckFailed(err.message, "with a shift of 0, a slice like images[..., :-dx] is "
-                                      "images[..., :0], which is empty: write the end as W - dx (or handle 0 on its "
-                                      "own). Otherwise read the traceback above.") from err
-                raise
-            got = expect_tensor(result, text, "return the shifted images.")
-            expect_true(torch.equal(given, images), f"{text} changed its input images",
-                        "write into a new tensor: out = torch.zeros_like(images), then copy the part that stays visible.")
-            expected = reference(images, dy, dx)
-            if (dy == 0 or dx == 0) and got.numel() == 0:
-                raise CheckFailed(f"{text} is empty", "with a shift of 0, images[..., :-0] is images[..., :0], an empty "
-                                  "slice. Write the end as w - dx (or handle 0 separately).")
-            expect_shape(got, tuple(images.shape), text)
-            expect_dtype(got, images.dtype, text, "keep the dtype: torch.zeros_like(images) is uint8 for uint8 images.")
-            if torch.equal(got, expected):
-                return
-            hint = name_the_mistake(got, [
-                (lambda: images.roll((dy, dx), dims=(-2, -1)),
-                 "torch.roll wraps around: what leaves one side comes back on the other. Fill the uncovered pixels "
-                 "with 0 (black) instead, like a camera that moved."),
-                (lambda: reference(images, -dy, -dx), "the image moved the wrong way: a positive dx moves the content "
-                                                      "to the right (and a positive dy down)."),
-                (lambda: reference(images, dx, dy), "dy moves along the height (axis -2), dx along the width (axis -1): "
-                                                    "you swapped them."),
-                (lambda: reference(images, 0, dx), "the vertical shift dy was left out."),
-                (lambda: reference(images, dy, 0), "the horizontal shift dx was left out."),
-            ])
-            if hint is None:
-                edges = got != expected
-                if bool((expected[edges] == 0).all()):
-                    hint = "the uncovered pixels must be 0 (black), not a copy of the edge or anything else."
-            raise CheckFailed(f"{text} is not the images moved {dy} px down and {dx} px right with black filled in",
-                              hint or "out[..., dy:, dx:] = images[..., :H - dy, :W - dx] for positive shifts "
-                                      "(and the mirror image of that for negative ones), zeros elsewhere.")
-        return run
+    def case(dy: int, dx: int, shape: tuple[int, ...] = (3, 2, 6, 9)) -> None:
+        generator = torch.Generator().manual_seed(dy * 31 + dx)
+        images = torch.randint(1, 256, shape, dtype=torch.uint8, generator=generator)
+        text = f"shift_images(images, dy={dy}, dx={dx})"
+        try:
+            result = call_on_copies(shift_images, images, dy, dx, hint="write into a new tensor: out = "
+                                    "torch.zeros_like(images), then copy the part that stays visible.")
+        except CheckFailed as err:
+            if dy == 0 or dx == 0:
+                raise CheckFailed(err.message, f"{zero_slice} Otherwise read the traceback above.") from err
+            raise
+        got = expect_tensor(result, text, "return the shifted images.")
+        expected = _shifted(images, dy, dx)
+        if (dy == 0 or dx == 0) and got.numel() == 0:
+            raise CheckFailed(f"{text} is empty", zero_slice)
+        expect_shape(got, tuple(images.shape), text)
+        expect_dtype(got, images.dtype, text, "keep the dtype: torch.zeros_like(images) is uint8 for uint8 images.")
+        if torch.equal(got, expected):
+            return
+        hint = name_the_mistake(got, [
+            (lambda: images.roll((dy, dx), dims=(-2, -1)),
+             "torch.roll wraps around: what leaves one side comes back on the other. Fill the uncovered pixels "
+             "with 0 (black) instead, like a camera that moved."),
+            (lambda: _shifted(images, -dy, -dx), "the image moved the wrong way: a positive dx moves the content "
+                                                  "to the right (and a positive dy down)."),
+            (lambda: _shifted(images, dx, dy), "dy moves along the height (axis -2), dx along the width (axis -1): "
+                                                "you swapped them."),
+            (lambda: _shifted(images, 0, dx), "the vertical shift dy was left out."),
+            (lambda: _shifted(images, dy, 0), "the horizontal shift dx was left out."),
+        ])
+        if hint is None and bool((expected[got != expected] == 0).all()):
+            hint = "the uncovered pixels must be 0 (black), not a copy of the edge or anything else."
+        raise CheckFailed(f"{text} is not the images moved {dy} px down and {dx} px right with black filled in",
+                          hint or "out[..., dy:, dx:] = images[..., :H - dy, :W - dx] for positive shifts "
+                                  "(and the mirror image of that for negative ones), zeros elsewhere.")
 
     run_cases("shift_images", {
-        "3 px right": case(0, 3),
-        "2 px down, 4 px left": case(2, -4),
-        "1 px up": case(-1, 0),
-        "no shift": case(0, 0),
-        "as far as the image is wide": case(0, 9),
-        "5 px down, 5 px right, 3 channels 32x32": case(5, 5, (2, 3, 32, 32)),
+        "3 px right": lambda: case(0, 3),
+        "2 px down, 4 px left": lambda: case(2, -4),
+        "1 px up": lambda: case(-1, 0),
+        "no shift": lambda: case(0, 0),
+        "as far as the image is wide": lambda: case(0, 9),
+        "5 px down, 5 px right, 3 channels 32x32": lambda: case(5, 5, (2, 3, 32, 32)),
     })
 
 
@@ -724,57 +652,48 @@ def check_accuracy_under_shift(accuracy_under_shift: Callable[..., Any]) -> None
     normalising; eval mode, no autograd, counted over images. It uses your shift_images and normalize."""
     mean, std = (0.3,), (0.2,)
 
-    def case(classes: list[int], batch_size: int, shifts: list[int]) -> Callable[[], None]:
-        def run() -> None:
-            _seed(0)
-            n = len(classes)
-            images = torch.randint(60, 256, (n, 1, 6, 12), dtype=torch.uint8)
-            labels = torch.tensor(classes)
-            model = _BlackColumnCounter(mean[0], std[0]).train()
-            result = call_student(accuracy_under_shift, model, images.clone(), labels.clone(), list(shifts),
-                                  list(mean), list(std), batch_size)
-            if isinstance(result, dict):
-                result = [result.get(s) for s in shifts]
-            if isinstance(result, torch.Tensor):
-                result = result.tolist()
-            if not isinstance(result, (list, tuple)) or len(result) != len(shifts):
-                raise CheckFailed(f"accuracy_under_shift returned {type(result).__name__}, expected a list of "
-                                  f"{len(shifts)} accuracies (one per shift)",
-                                  return_hint(result, "return [accuracy for shift 0, accuracy for shift 1, ...]."))
-            got = [expect_float(v, f"the accuracy for shift {s}") for v, s in zip(result, shifts)]
-            expect_true(model.calls, "the model was never called", "run the model on the shifted, normalised images.")
-            expect_true(not any(c["training"] for c in model.calls), "the model ran in training mode",
-                        "call model.eval() first: dropout and batch norm must behave as at test time.")
-            expect_true(not any(c["grad"] for c in model.calls), "autograd was recording the evaluation",
-                        "wrap the evaluation in `with torch.inference_mode():`.")
-            expect_true(max(c["n"] for c in model.calls) <= batch_size,
-                        f"the model got {max(c['n'] for c in model.calls)} images at once, more than batch_size={batch_size}",
-                        "evaluate in batches of batch_size images: a whole test set at once can run out of memory.")
-            predictions = {s: min(s, 9) for s in shifts}
-            expected = [float((labels == predictions[s]).double().mean()) for s in shifts]
-            if np.allclose(got, expected, atol=1e-6):
-                return
-            starts = range(0, n, batch_size)
-            batch_mean = [float(np.mean([(labels[i:i + batch_size] == predictions[s]).double().mean().item()
-                                         for i in starts])) for s in shifts]
-            hint = name_the_mistake(got, [
-                ([100 * e for e in expected], "those are percentages: return fractions (0.25, not 25)."),
-                ([float((labels == 0).double().mean())] * len(shifts),
-                 "the shifted-in pixels are not black after normalising: shift the uint8 images first, then "
-                 "normalise. Zeros filled in after normalising are the data set's mean colour, not black."),
-                (batch_mean, "you averaged the per-batch accuracies, but the last batch is smaller: count the correct "
-                             "images over all batches and divide by the number of images."),
-                ([expected[0]] * len(shifts), "every shift gave the accuracy of the first: shift the images by each "
-                                              "shift in turn (shift_images(images, 0, shift))."),
-            ], atol=1e-6)
-            raise CheckFailed(f"accuracies {[round(v, 4) for v in got]} for shifts {shifts}, expected "
-                              f"{[round(v, 4) for v in expected]}", hint or
-                              "for each shift: shift_images(images, 0, shift), normalize(...), predict batch by batch "
-                              "under model.eval() and torch.inference_mode(), count correct / number of images. "
-                              "(This uses your shift_images and normalize: make their checks pass first.)")
-        return run
+    def case(classes: list[int], batch_size: int, shifts: list[int]) -> None:
+        seed_all(0)
+        n = len(classes)
+        images = torch.randint(60, 256, (n, 1, 6, 12), dtype=torch.uint8)
+        labels = torch.tensor(classes)
+        model = _BlackColumnCounter(mean[0], std[0]).train()
+        result = call_on_copies(accuracy_under_shift, model, images, labels, list(shifts), list(mean), list(std),
+                                batch_size)
+        result = [result.get(s) for s in shifts] if isinstance(result, dict) else \
+            result.tolist() if isinstance(result, torch.Tensor) else result
+        if not isinstance(result, (list, tuple)) or len(result) != len(shifts):
+            raise CheckFailed(f"accuracy_under_shift returned {type(result).__name__}, expected a list of "
+                              f"{len(shifts)} accuracies (one per shift)",
+                              return_hint(result, "return [accuracy for shift 0, accuracy for shift 1, ...]."))
+        got = [expect_float(v, f"the accuracy for shift {s}") for v, s in zip(result, shifts)]
+        expect_evaluation_mode(model.calls)
+        expect_true(max(c["n"] for c in model.calls) <= batch_size,
+                    f"the model got {max(c['n'] for c in model.calls)} images at once, more than batch_size={batch_size}",
+                    "evaluate in batches of batch_size images: a whole test set at once can run out of memory.")
+        predictions = {s: min(s, 9) for s in shifts}
+        expected = [float((labels == predictions[s]).double().mean()) for s in shifts]
+        if np.allclose(got, expected, atol=1e-6):
+            return
+        batch_mean = [float(np.mean([(labels[i:i + batch_size] == predictions[s]).double().mean().item()
+                                     for i in range(0, n, batch_size)])) for s in shifts]
+        hint = name_the_mistake(got, [
+            ([100 * e for e in expected], "those are percentages: return fractions (0.25, not 25)."),
+            ([float((labels == 0).double().mean())] * len(shifts),
+             "the shifted-in pixels are not black after normalising: shift the uint8 images first, then "
+             "normalise. Zeros filled in after normalising are the data set's mean colour, not black."),
+            (batch_mean, "you averaged the per-batch accuracies, but the last batch is smaller: count the correct "
+                         "images over all batches and divide by the number of images."),
+            ([expected[0]] * len(shifts), "every shift gave the accuracy of the first: shift the images by each "
+                                          "shift in turn (shift_images(images, 0, shift))."),
+        ], atol=1e-6)
+        raise CheckFailed(f"accuracies {[round(v, 4) for v in got]} for shifts {shifts}, expected "
+                          f"{[round(v, 4) for v in expected]}", hint or
+                          "for each shift: shift_images(images, 0, shift), normalize(...), predict batch by batch "
+                          "under model.eval() and torch.inference_mode(), count correct / number of images. "
+                          "(This uses your shift_images and normalize: make their checks pass first.)")
 
     run_cases("accuracy_under_shift", {
-        "10 images in batches of 4, shifts 1, 2, 3, 0": case([0, 1, 1, 2, 2, 2, 3, 3, 3, 3], 4, [1, 2, 3, 0]),
-        "20 images in batches of 8, shifts 8 and 2": case([8] * 5 + [2] * 3 + [0] * 2 + [5] * 10, 8, [8, 2]),
+        "10 images in batches of 4, shifts 1, 2, 3, 0": lambda: case([0, 1, 1, 2, 2, 2, 3, 3, 3, 3], 4, [1, 2, 3, 0]),
+        "20 images in batches of 8, shifts 8 and 2": lambda: case([8] * 5 + [2] * 3 + [0] * 2 + [5] * 10, 8, [8, 2]),
     })

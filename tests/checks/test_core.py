@@ -15,10 +15,11 @@ from torch import nn
 
 import helpers.checks
 from helpers.checks import core
-from helpers.checks.core import (FLOAT_ARRAY_HINT, CheckFailed, call_student, expect_array, expect_close, expect_dtype,
-                                 expect_equal, expect_float, expect_floats, expect_independent_draws, expect_int,
-                                 expect_module, expect_shape, expect_tensor, expect_true, leaf_layers, name_the_mistake,
-                                 return_hint, run_cases, same_numbers, shape_text)
+from helpers.checks.core import (FLOAT_ARRAY_HINT, CheckFailed, call_on_copies, call_student, expect_array, expect_close,
+                                 expect_dtype, expect_equal, expect_evaluation_mode, expect_float, expect_floats,
+                                 expect_independent_draws, expect_int,
+                                 expect_module, expect_results, expect_shape, expect_tensor, expect_true, leaf_layers,
+                                 name_the_mistake, return_hint, run_cases, same_numbers, seed_all, shape_text)
 from helpers.labs import REPO_ROOT, graded_cells, python_source
 
 
@@ -181,6 +182,56 @@ def test_expect_tensor_and_module_name_a_missing_return():
     assert "nn.Sequential(*layers)" in info.value.hint
     with pytest.raises(CheckFailed, match="return statement"):
         expect_module(None, "the model")
+
+
+def test_expect_results_unpacks_a_tuple_of_the_right_length_and_names_the_rest():
+    images, labels = expect_results((torch.ones(2), torch.zeros(2)), 2, "random_flip", "return images, labels.")
+    assert images.sum() == 2 and labels.sum() == 0
+    assert expect_results([1, 2, 3], 3, "batch_norm", "return y, mean, var.") == (1, 2, 3)
+    with pytest.raises(CheckFailed) as info:
+        expect_results(torch.ones(2), 2, "random_flip", "return images, labels.")
+    assert info.value.message == "random_flip returned a Tensor, expected two results"
+    assert info.value.hint == "return images, labels."
+    with pytest.raises(CheckFailed, match="a tuple of 4 things, expected two results"):
+        expect_results((1, 2, 3, 4), 2, "mixup", "return two.")
+    with pytest.raises(CheckFailed, match="return statement"):
+        expect_results(None, 2, "mixup", "return two.")
+
+
+def test_call_on_copies_catches_a_function_that_writes_into_its_input():
+    x, a = torch.arange(4.0), np.arange(3.0)
+    assert call_on_copies(lambda t, arr, k: (t * k, arr * k), x, a, 2)[0].tolist() == [0, 2, 4, 6]
+
+    def clamp_in_place(t):
+        return t.clamp_(max=1)
+
+    with pytest.raises(CheckFailed) as info:
+        call_on_copies(clamp_in_place, x, hint="use t.clamp(max=1).")
+    assert info.value.message == "clamp_in_place changed its input in place" and info.value.hint == "use t.clamp(max=1)."
+    assert x.tolist() == [0, 1, 2, 3]  # the caller's tensor is untouched either way
+    with pytest.raises(CheckFailed, match="changed its input in place") as info:
+        call_on_copies(lambda arr: arr.fill(0), a)
+    assert "new tensor or array" in info.value.hint
+    with pytest.raises(CheckFailed, match="NotImplementedError"):
+        call_on_copies(lambda t: (_ for _ in ()).throw(NotImplementedError), x)
+
+
+def test_expect_evaluation_mode_reads_a_spy_models_calls():
+    expect_evaluation_mode([{"training": False, "grad": False}] * 2)
+    for calls, fragment in (([], "never called"), ([{"training": True, "grad": False}], "model.eval()"),
+                            ([{"training": False, "grad": True}], "inference_mode")):
+        with pytest.raises(CheckFailed) as info:
+            expect_evaluation_mode(calls)
+        assert fragment in str(info.value)
+
+
+def test_seed_all_seeds_random_numpy_and_torch():
+    import random
+
+    seed_all(3)
+    first = (random.random(), np.random.rand(), torch.rand(1).item())
+    seed_all(3)
+    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
 
 
 def test_expect_float_and_int_accept_numbers_and_one_element_tensors():
