@@ -12,7 +12,7 @@ norm, whose statistics would be per process). Process 0 prints the summary and s
 every process writes ``--out``/``rank<r>.json`` (its metrics and a checksum of its weights) and, with
 ``--save-every-rank``, its weights, so the test can compare the processes.
 
-What changes compared to a one-process script is marked ``# DDP`` below.
+What changes compared to a one-process script carries a DDP comment below.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
     test_loader = distributed.sharded_loader(x_test, y_test, 500, **common)                                          # DDP
 
     model = (tiny_cnn() if args.model == "tiny" else make_vgg("vgg_tiny")).to(device)
-    if distributed.is_distributed():                                                                    # DDP
-        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if distributed.is_distributed():  # DDP: gradients averaged across the processes in backward
+        model = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)  # DDP
     optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9)
     if distributed.is_main_process():
         print(f"{world} process(es) on {device_label(device)}, backend {torch.distributed.get_backend() if world > 1 else 'none'}: "
