@@ -8,6 +8,7 @@ float rounding, with the same test accuracy.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -110,3 +111,22 @@ def test_two_gloo_processes_train_like_one_process(tmp_path):
     assert ranks[0]["test_accuracy"] > 0.3, "the tiny CNN should learn something in two epochs"
     assert abs(ranks[0]["test_accuracy"] - single["test_accuracy"]) <= 1 / 500 + 1e-9
     assert abs(ranks[0]["train_accuracy"] - single["train_accuracy"]) <= 2 / 2000 + 1e-9
+
+
+def test_the_ddp_script_runs_as_one_process_and_writes_its_files(monkeypatch, tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("ddp_fashion_mnist_script", SCRIPT)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+
+    def tiny_data(split="train", root=None, **kwargs):  # stand-in images: the script's logic, not its accuracy
+        count = 96 if split == "train" else 40
+        generator = torch.Generator().manual_seed(0 if split == "train" else 1)
+        return torch.randint(0, 256, (count, 1, 28, 28), dtype=torch.uint8, generator=generator), torch.arange(count) % 10
+
+    monkeypatch.setattr(script, "load_fashion_mnist_tensors", tiny_data)
+    results = script.main(["--model", "tiny", "--epochs", "1", "--batch-size", "32", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert results["world_size"] == 1 and results["rank"] == 0 and 0 <= results["test_accuracy"] <= 1
+    assert "1 process(es)" in out and "test accuracy" in out
+    assert (tmp_path / "model.pt").is_file() and (tmp_path / "rank0.json").is_file()
+    assert not (tmp_path / "rank0.pt").exists(), "weights per process only with --save-every-rank"
