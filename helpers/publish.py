@@ -55,7 +55,7 @@ except ModuleNotFoundError:
         sys.path.insert(0, str(_root))
     else:  # Colab or a bare kernel: install the course package at this notebook's version, then fetch the data
         %pip install -q "{pip_spec}"
-        !python -m helpers.data fetch {datasets}
+        !"{{sys.executable}}" -m helpers.data fetch {datasets}
     import helpers
 from helpers.device import setup_notebook
 device = setup_notebook(DEVICE, seed=SEED, quick=QUICK)'''

@@ -44,7 +44,7 @@ def test_the_setup_cell_installs_the_package_at_the_ref_and_fetches_data():
     settings = publish.Settings("my-school/vision", "v2")
     cell = publish.setup_cell(settings)
     assert '%pip install -q "image-classification-course-helpers[notebooks] @ git+https://github.com/my-school/vision.git@v2"' in cell
-    assert "!python -m helpers.data fetch fashion-mnist cifar10" in cell
+    assert "!\"{sys.executable}\" -m helpers.data fetch fashion-mnist cifar10" in cell
     assert cell.rstrip().endswith("device = setup_notebook(DEVICE, seed=SEED, quick=QUICK)")
 
 
