@@ -164,6 +164,11 @@ def build_site(root: Path = REPO_ROOT, executed: Path | None = None, results: Pa
                out: Path | None = None, quiet: bool = True) -> Path:
     """Stage the book under ``build/site-src``, build it with Jupyter Book, copy the HTML to ``out``; return
     ``out / 'index.html'``. Raises RuntimeError with Jupyter Book's output when the build fails."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyter_book") is None:
+        raise RuntimeError("Jupyter Book is not installed in this environment: `make site` installs it "
+                           "(pip install -r requirements-dev.txt)")
     build = root / "build"
     executed = executed or build / "executed"
     results = results or build / "results.json"
