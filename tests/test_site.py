@@ -16,12 +16,10 @@ import pytest
 
 from helpers.common import REPO_ROOT
 from helpers.runner import execute_notebook
-from helpers.site import build_site
+from helpers.site import build_site, stage
 
 LESSON = "course/02_convolution_filters.ipynb"
 EXECUTED_SUBDIR = "executed-notebooks"  # tests/test_notebooks.py writes its executed copies here too
-
-pytestmark = pytest.mark.slow
 
 
 def executed_copy(tmp_path_factory, rel: str) -> tuple[Path, dict]:
@@ -54,6 +52,7 @@ def site(tmp_path_factory) -> Path:
     return index.parent
 
 
+@pytest.mark.slow
 def test_the_home_page_lists_every_lesson_the_results_and_the_glossary(site: Path):
     home = (site / "index.html").read_text(encoding="utf-8")
     for path in sorted((REPO_ROOT / "course").glob("[0-9][0-9]_*.ipynb")):
@@ -68,6 +67,7 @@ def test_the_home_page_lists_every_lesson_the_results_and_the_glossary(site: Pat
     assert 'href="GLOSSARY.html"' in home
 
 
+@pytest.mark.slow
 def test_the_lesson_page_shows_the_figures_of_the_run(site: Path):
     page = (site / "course" / "02_convolution_filters.html").read_text(encoding="utf-8")
     images = re.findall(r'<img[^>]+src="([^"]+)"', page)
@@ -78,6 +78,7 @@ def test_the_lesson_page_shows_the_figures_of_the_run(site: Path):
     assert "psnr" in page.lower() or "PSNR" in page, "the printed output of the run should be on the page"
 
 
+@pytest.mark.slow
 def test_the_glossary_page_has_the_terms(site: Path):
     page = (site / "GLOSSARY.html").read_text(encoding="utf-8")
     for korean, english in [("합성곱", "convolution"), ("정칙화", "regularization"), ("정규화", "normalization"),
@@ -85,6 +86,7 @@ def test_the_glossary_page_has_the_terms(site: Path):
         assert korean in page and english in page
 
 
+@pytest.mark.slow
 def test_the_site_in_a_browser_shows_images_and_the_results_table(site: Path, browser, screenshots: Path):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     try:
@@ -112,3 +114,37 @@ def test_the_site_in_a_browser_shows_images_and_the_results_table(site: Path, br
         page.screenshot(path=str(screenshots / "site-lesson-02.png"))
     finally:
         page.close()
+
+
+def test_stage_writes_the_home_page_toc_and_config(tmp_path: Path):
+    """Without building: the staged sources hold the lessons (executed where a copy exists), labs and glossary."""
+    executed = tmp_path / "executed" / "course"
+    executed.mkdir(parents=True)
+    nb = nbformat.read(REPO_ROOT / LESSON, as_version=4)
+    nb.cells[0].source += "\n\nEXECUTED COPY"
+    nbformat.write(nb, executed / Path(LESSON).name)
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps({"mode": "full", "notebooks": [
+        {"notebook": LESSON, "status": "ok", "seconds": 12.34, "device": "cuda (H100)", "numbers": {"psnr": 22.4}},
+        {"notebook": "solutions/02_convolution_lab.ipynb", "status": "failed", "seconds": 3.0, "device": "cpu",
+         "numbers": {}, "error": "cell 4 (`x = 1`): ValueError: boom"}]}))
+    report = stage(REPO_ROOT, tmp_path / "executed", results, tmp_path / "src")
+    assert report["executed"] == [LESSON]
+    assert "EXECUTED COPY" in (tmp_path / "src" / LESSON).read_text()
+    home = (tmp_path / "src" / "index.md").read_text()
+    assert "Mode: **full**." in home
+    assert f"| {LESSON} | ok | 12.3 | cuda (H100) | psnr=22.4 |" in home
+    assert "| solutions/02_convolution_lab.ipynb | failed | 3.0 | cpu | **cell 4 (`x = 1`): ValueError: boom** |" in home
+    assert "2 notebooks, 1 failed, 15 s in all." in home
+    lessons = sorted((REPO_ROOT / "course").glob("[0-9][0-9]_*.ipynb"))
+    assert home.count("not executed (shown without outputs)") == len(lessons) - 1
+    toc = (tmp_path / "src" / "_toc.yml").read_text()
+    assert all(f"- file: course/{p.stem}" in toc for p in lessons) and "- file: GLOSSARY" in toc
+    config = json.loads((tmp_path / "src" / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off", "the site shows the run's outputs, it never executes"
+    assert (tmp_path / "src" / "GLOSSARY.md").read_text() == (REPO_ROOT / "GLOSSARY.md").read_text()
+
+
+def test_stage_without_a_run_says_so(tmp_path: Path):
+    stage(REPO_ROOT, tmp_path / "none", tmp_path / "missing.json", tmp_path / "src")
+    assert "No run results yet: `make run`" in (tmp_path / "src" / "index.md").read_text()
