@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import pkgutil
+import re
 import warnings
 
 import nbformat
@@ -356,8 +357,9 @@ def test_graded_cells_import_their_own_check_named_after_the_students_function(p
         assert _imported_checks(cell.source) == {name for name, _ in calls}, f"graded cell {item!r} must import its checks"
         for name, args in calls:
             assert name in helpers.checks.__all__
-            if len(args) == 1:  # check_conv2d(conv2d): the check is named after the function it checks
-                assert name == f"check_{args[0]}", f"{name} checks {args[0]}"
+            if len(args) == 1:  # check_conv2d(conv2d), check_conv_block(ConvBlock): named after what it checks
+                snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", args[0]).lower()
+                assert name == f"check_{snake}", f"{name} checks {args[0]}"
     others = [cell.source for cell in nb.cells if cell.cell_type == "code" and cell not in graded.values()]
     assert not any(_imported_checks(source) for source in others), "only graded cells import checks"
     with warnings.catch_warnings():
