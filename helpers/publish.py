@@ -17,6 +17,7 @@ Command line::
     python -m helpers.publish                                # write everything from pyproject.toml as it is
     python -m helpers.publish --check                        # write nothing; exit 1 and list what disagrees
     python -m helpers.publish --skip course/04_regularization.ipynb   # leave a file alone (someone is editing it)
+    python -m helpers.publish --skip-dirty                   # leave alone every file with uncommitted changes
     python -m helpers.publish --times build/results.json     # record a full run's times (quoted on a CPU)
 
 ``tests/test_publish.py`` runs the check, so a notebook or doc that points elsewhere fails the tests.
@@ -357,6 +358,20 @@ def record_times(results_file: Path, times_file: Path | None = None) -> list[str
     return recorded
 
 
+def dirty_files(root: Path) -> set[str]:
+    """Notebooks and docs with uncommitted changes (or untracked), as paths relative to ``root``; a lab counts as
+    dirty when its solution is (the lab is generated from it)."""
+    import subprocess
+
+    done = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all", "--", *NOTEBOOK_FOLDERS, *DOCS, GLOSSARY],
+                          cwd=root, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise PublishError(f"--skip-dirty needs git: {done.stderr.strip()}")
+    dirty = {line[3:].strip().strip('"').split(" -> ")[-1] for line in done.stdout.splitlines() if line.strip()}
+    dirty |= {f"labs/{Path(path).name}" for path in dirty if path.startswith("solutions/")}
+    return dirty
+
+
 def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:
     parser = argparse.ArgumentParser(prog="python -m helpers.publish", description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", help="the GitHub repository as OWNER/NAME (written into pyproject.toml)")
@@ -365,6 +380,8 @@ def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:
     parser.add_argument("--skip", action="append", default=[], metavar="PATH",
                         help="a notebook or doc (relative to the repository) to leave alone; repeat for more")
     parser.add_argument("--no-docs", action="store_true", help="leave README.md, INSTRUCTORS.md and GLOSSARY.md alone")
+    parser.add_argument("--skip-dirty", action="store_true",
+                        help="leave alone every notebook or doc with uncommitted changes (someone is editing it) and list them")
     parser.add_argument("--times", type=Path, metavar="RESULTS_JSON",
                         help="only record the run times of a full run (build/results.json) in helpers/full_mode_times.json")
     args = parser.parse_args(argv)
@@ -387,7 +404,17 @@ def main(argv: list[str] | None = None, root: Path = REPO_ROOT) -> int:
     except PublishError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    lines = publish(root, settings, check=args.check, skip=set(args.skip), docs=not args.no_docs)
+    skip = set(args.skip)
+    if args.skip_dirty:
+        try:
+            dirty = dirty_files(root)
+        except PublishError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        skip |= dirty
+        if dirty:
+            print("left alone (uncommitted changes): " + ", ".join(sorted(dirty)))
+    lines = publish(root, settings, check=args.check, skip=skip, docs=not args.no_docs)
     print(f"repository {settings.url}, ref {settings.ref}")
     if args.check:
         if lines:

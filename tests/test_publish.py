@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -192,3 +193,23 @@ def test_full_mode_on_a_cpu_says_how_long_it_takes(tmp_path: Path):
     assert "No full-mode time" in full_mode_note(cpu, False, "", times_file=tmp_path / "missing.json")
     shipped = json.loads(publish.REPO_ROOT.joinpath("helpers", "full_mode_times.json").read_text())
     assert shipped["cpu"], "the package ships measured full-mode times"
+
+
+def test_skip_dirty_leaves_files_with_uncommitted_changes_alone(repo_copy: Path, capsys):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo_copy, check=True,
+                       capture_output=True)
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "start")
+    solution = repo_copy / "solutions" / LAB
+    solution.write_text(solution.read_text().replace("Lab 02", "Lab 02 (being edited)"))
+    lab_before = (repo_copy / "labs" / LAB).read_bytes()
+    assert publish.dirty_files(repo_copy) == {f"solutions/{LAB}", f"labs/{LAB}"}
+    assert publish.main(["--skip-dirty"], root=repo_copy) == 0
+    assert "left alone (uncommitted changes): labs/02_convolution_lab.ipynb, solutions/02_convolution_lab.ipynb" \
+        in capsys.readouterr().out
+    assert "being edited" in solution.read_text() and "colab.research.google.com/github" not in solution.read_text()
+    assert (repo_copy / "labs" / LAB).read_bytes() == lab_before
+    assert "colab.research.google.com/github" in (repo_copy / "course" / LESSON).read_text()
