@@ -204,12 +204,16 @@ def test_skip_dirty_leaves_files_with_uncommitted_changes_alone(repo_copy: Path,
     git("add", ".")
     git("commit", "-q", "-m", "start")
     solution = repo_copy / "solutions" / LAB
-    solution.write_text(solution.read_text().replace("Lab 02", "Lab 02 (being edited)"))
+    edited = solution.read_text().replace("Lab 02", "Lab 02 (being edited)")
+    solution.write_text(edited)
     lab_before = (repo_copy / "labs" / LAB).read_bytes()
     assert publish.dirty_files(repo_copy) == {f"solutions/{LAB}", f"labs/{LAB}"}
     assert publish.main(["--skip-dirty"], root=repo_copy) == 0
     assert "left alone (uncommitted changes): labs/02_convolution_lab.ipynb, solutions/02_convolution_lab.ipynb" \
         in capsys.readouterr().out
-    assert "being edited" in solution.read_text() and "colab.research.google.com/github" not in solution.read_text()
+    assert solution.read_text() == edited
     assert (repo_copy / "labs" / LAB).read_bytes() == lab_before
-    assert "colab.research.google.com/github" in (repo_copy / "course" / LESSON).read_text()
+    assert "colab.research.google.com/github/my-school" not in (repo_copy / "course" / LESSON).read_text()
+    assert publish.main(["--skip-dirty", "--repo", "my-school/vision"], root=repo_copy) == 0
+    assert "colab.research.google.com/github/my-school/vision" in (repo_copy / "course" / LESSON).read_text()
+    assert solution.read_text() == edited
