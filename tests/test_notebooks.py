@@ -16,26 +16,14 @@ import nbformat
 import pytest
 
 from helpers.common import REPO_ROOT
+from helpers.publish import read_settings, setup_cell
 from helpers.runner import execute_notebook, find_notebooks
 
 FOLDERS = ("course", "labs", "solutions")
 ALL_NOTEBOOKS = sorted(p for folder in FOLDERS for p in (REPO_ROOT / folder).glob("*.ipynb"))
 RUNNABLE = find_notebooks(REPO_ROOT)
 REQUIRED_PARAMETERS = {"QUICK", "EPOCHS", "DEVICE", "SEED", "DATA_DIR"}
-SETUP_CELL = '''\
-# Setup: make the course's `helpers` package importable (locally, on Binder and on Colab).
-try:
-    import helpers
-except ModuleNotFoundError:
-    import pathlib, sys
-    _root = next((p for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents] if (p / "helpers" / "__init__.py").exists()), None)
-    if _root is not None:
-        sys.path.insert(0, str(_root))
-    else:  # Colab or a bare kernel: install the course package from its repository
-        %pip install -q "git+https://github.com/image-classification-course/image-classification-course.git"
-    import helpers
-from helpers.device import setup_notebook
-device = setup_notebook(DEVICE, seed=SEED)'''
+SETUP_CELL = setup_cell(read_settings())  # helpers.publish writes it from pyproject.toml's address
 
 
 def ids(paths):
