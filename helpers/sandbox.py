@@ -43,7 +43,8 @@ def sandbox_command(command: Sequence[str], writable: Iterable[Path], hidden: It
         args += ["--dev-bind", str(device), str(device)]
     for folder in hidden:
         args += ["--tmpfs", str(folder)]
-    shown = [path for path in visible if _under(path, hidden)]
+    # /tmp is a fresh tmpfs inside: a checkout, environment or data under /tmp is shown again like a hidden folder's
+    shown = [path for path in visible if _under(path, [*hidden, Path("/tmp").resolve()])]
     for path in shown:
         args += ["--ro-bind", str(path), str(path)]
     for folder in hidden:  # a hidden folder inside a path shown again stays hidden

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -358,6 +359,25 @@ def test_a_folder_shown_again_keeps_its_hidden_subfolders(tmp_path):
     argv = sandbox_command(["true"], writable=[], hidden=[tmp_path / "home", hidden], visible=[shown])
     text = " ".join(argv)
     assert text.index(f"--tmpfs {tmp_path / 'home'} ") < text.index(f"--ro-bind {shown} {shown}") < text.rindex(f"--tmpfs {hidden} ")
+
+
+def test_a_checkout_under_tmp_stays_visible_inside_the_sandbox(tmp_path):
+    """The sandbox's /tmp is a fresh tmpfs: a clone, venv or data set under /tmp (CI clones land there) is shown again."""
+    venv = Path("/tmp") / tmp_path.name / ".venv"
+    argv = sandbox_command(["true"], writable=[], hidden=[], visible=[tmp_path, venv])
+    text = " ".join(argv)
+    assert text.index("--tmpfs /tmp ") < text.index(f"--ro-bind {tmp_path.resolve()} {tmp_path.resolve()}")
+    assert str(venv) not in text  # a path that does not exist is not bound
+
+
+@needs_sandbox
+def test_a_kernel_in_the_sandbox_sees_a_python_under_tmp(tmp_path):
+    if not str(tmp_path.resolve()).startswith("/tmp/"):
+        pytest.skip("pytest's tmp_path is not under /tmp here")
+    probe = tmp_path / "probe.txt"
+    probe.write_text("visible", encoding="utf-8")
+    argv = sandbox_command(["cat", str(probe)], writable=[], hidden=[], visible=[tmp_path])
+    assert subprocess.run(argv, capture_output=True, text=True).stdout == "visible"
 
 
 def test_summary_table_lines_up():
