@@ -18,11 +18,15 @@ under ``pytest --nbval-lax`` (which is how ``python -m helpers.grade`` marks the
 What is here, top to bottom:
 
 - running: ``CheckFailed``, ``run_cases``, ``call_student``, ``call_on_copies`` (fails when the student's code
-  writes into its inputs), ``seed_all`` (random, NumPy and torch at once);
+  writes into its inputs), ``hint_for_crash`` (a crash of a known kind gets its own hint), ``construct_student``
+  (the student's class built, with hints for an instance passed or a missing ``super().__init__()``),
+  ``seed_all`` (random, NumPy and torch at once);
 - comparing: ``expect_equal``, ``expect_true``, ``expect_shape``, ``expect_dtype``, ``expect_close``;
 - the student's result as the type the exercise asks for (each one says "did you forget the return statement?"
   when it gets ``None``): ``expect_array`` (NumPy, optionally floats only), ``expect_tensor``, ``expect_module``,
-  ``expect_float``, ``expect_int``, ``expect_results`` (a tuple of a given length);
+  ``expect_float``, ``expect_int``, ``expect_results`` (a tuple of a given length), ``expect_indices`` (a 1-D
+  array of int indices);
+- a model's output: ``expect_logits`` (fails on probabilities, rows that sum to 1);
 - a model's evaluation: ``expect_evaluation_mode`` (a spy model's calls: eval mode, no autograd);
 - naming the mistake: ``same_numbers``, ``name_the_mistake`` (which classic wrong answer reproduces the
   student's numbers), ``expect_independent_draws`` (one random draw reused for a whole row or tensor),
@@ -32,7 +36,8 @@ What is here, top to bottom:
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -43,6 +48,8 @@ __all__ = [
     "run_cases",
     "call_student",
     "call_on_copies",
+    "hint_for_crash",
+    "construct_student",
     "seed_all",
     "expect_equal",
     "expect_true",
@@ -56,6 +63,8 @@ __all__ = [
     "expect_float",
     "expect_int",
     "expect_results",
+    "expect_indices",
+    "expect_logits",
     "expect_independent_draws",
     "expect_evaluation_mode",
     "same_numbers",
@@ -143,6 +152,41 @@ def call_on_copies(fn: Callable[..., Any], *args: Any, hint: str | None = None, 
                               "build the result in a new tensor or array (x.clone(), x.copy(), torch.where(...)) instead "
                               "of writing into the one you were given: the caller still needs it.")
     return result
+
+
+@contextmanager
+def hint_for_crash(error: type[BaseException], words: str | Sequence[str], hint: str,
+                   message: str | None = None) -> Iterator[None]:
+    """Around ``call_student``: a crash with an ``error`` whose text holds one of ``words`` gets ``hint`` instead of
+    "read the traceback"; ``message`` (where ``{cause}`` stands for the error's text) replaces the message if given.
+
+    >>> with hint_for_crash(KeyError, "fc", "ResNets call their head model.fc."):
+    ...     call_student(lambda: {}["fc"])
+    Traceback (most recent call last):
+    helpers.checks.core.CheckFailed: <lambda> crashed with KeyError: 'fc'
+    Hint: ResNets call their head model.fc.
+    """
+    try:
+        yield
+    except CheckFailed as err:
+        cause = err.__cause__
+        if isinstance(cause, error) and any(w in str(cause) for w in ([words] if isinstance(words, str) else words)):
+            raise CheckFailed(err.message if message is None else message.replace("{cause}", str(cause)), hint) from cause
+        raise
+
+
+def construct_student(cls: Any, *args: Any, what: str, hint: str | None = None) -> Any:
+    """Build the student's object from their class (``call_student(cls, *args)``); ``what`` names the call.
+
+    An instance instead of the class fails with ``hint`` (default: pass the class itself), and a module whose
+    ``__init__`` assigns a layer before ``super().__init__()`` gets that hint instead of PyTorch's message.
+    """
+    if not isinstance(cls, type):
+        raise CheckFailed(f"expected a class, got {type(cls).__name__}",
+                          hint or "pass the class itself: check(MyClass), not check(MyClass(...)).")
+    with hint_for_crash(AttributeError, "Module.__init__()", "call super().__init__() as the first line of __init__, "
+                        "before assigning any layer.", message=what + " crashed: {cause}"):
+        return call_student(cls, *args)
 
 
 def seed_all(seed: int) -> None:
@@ -288,6 +332,29 @@ def expect_results(value: Any, count: int, what: str, fix: str) -> tuple[Any, ..
         number = {2: "two", 3: "three", 4: "four"}.get(count, str(count))
         raise CheckFailed(f"{what} returned a {type(value).__name__}{got}, expected {number} results", return_hint(value, fix))
     return tuple(value)
+
+
+def expect_indices(value: Any, what: str) -> np.ndarray:
+    """The student's indices as a 1-D NumPy array of ints (a list, an array or a tensor is accepted; empty is fine)."""
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        array = np.asarray(value)
+    except Exception as err:  # ragged
+        raise CheckFailed(f"{what} is not a list of indices", return_hint(value, "return 1-D arrays (or lists) of "
+                                                                            "int indices.")) from err
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
+        raise CheckFailed(f"{what} has dtype {array.dtype} and shape {shape_text(array.shape)}",
+                          return_hint(value, "return 1-D arrays of int indices (np.array(indices) or a list of ints)."))
+    return array
+
+
+def expect_logits(out: torch.Tensor, what: str = "the outputs", hint: str | None = None) -> None:
+    """Fail when a model's ``[N, classes]`` output holds probabilities (no negative score, each row sums to 1)."""
+    rows = out.detach().float().sum(dim=1)
+    if bool((out >= 0).all()) and torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
+        raise CheckFailed(f"{what} are probabilities (each row sums to 1)",
+                          hint or "return logits: no softmax; nn.CrossEntropyLoss applies it itself.")
 
 
 def _scalar(value: Any) -> Any:

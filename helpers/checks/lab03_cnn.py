@@ -19,9 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.checks.core import (CheckFailed, call_student, expect_array, expect_close, expect_equal, expect_int,
-                                 expect_module, expect_shape, expect_tensor, expect_true, name_the_mistake, return_hint,
-                                 run_cases, same_numbers, shape_text)
+from helpers.checks.core import (CheckFailed, call_student, construct_student, expect_array, expect_close, expect_equal,
+                                 expect_int, expect_logits, expect_module, expect_shape, expect_tensor, expect_true,
+                                 name_the_mistake, return_hint, run_cases, same_numbers, shape_text)
 from helpers.receptive_field import receptive_fields
 
 __all__ = [
@@ -219,17 +219,8 @@ def check_max_pool2d(max_pool2d: Callable[..., Any]) -> None:
 # ---------------------------------------------------------------- 4. a conv block as an nn.Module
 def _construct(cls: Any, *args: Any, what: str) -> nn.Module:
     """Build the student's module; a missing super().__init__() gets its own hint."""
-    if not isinstance(cls, type):
-        raise CheckFailed(f"expected a class, got {type(cls).__name__}",
-                          "pass the class itself: check(ConvBlock), not check(ConvBlock(3, 8)).")
-    try:
-        module = call_student(cls, *args)
-    except CheckFailed as err:
-        cause = err.__cause__
-        if isinstance(cause, AttributeError) and "Module.__init__()" in str(cause):
-            raise CheckFailed(f"{what} crashed: {cause}",
-                              "call super().__init__() as the first line of __init__, before assigning any layer.") from cause
-        raise
+    module = construct_student(cls, *args, what=what,
+                               hint="pass the class itself: check(ConvBlock), not check(ConvBlock(3, 8)).")
     return expect_module(module, what, "the class must subclass nn.Module: class ConvBlock(nn.Module): ...")
 
 
@@ -518,10 +509,7 @@ def check_gap_head(GAPHead: type) -> None:  # noqa: N803 (the student's class)
                 got = out.detach()
                 if same_numbers(got, expected, atol=1e-5):
                     return
-                rows = got.sum(dim=1)
-                if bool((got >= 0).all()) and torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
-                    raise CheckFailed("the outputs are probabilities (each row sums to 1)",
-                                      "return logits: no softmax; nn.CrossEntropyLoss applies it itself.")
+                expect_logits(got, "the outputs", "return logits: no softmax; nn.CrossEntropyLoss applies it itself.")
                 hint = name_the_mistake(got, [
                     (linear(maps.amax(dim=(2, 3))), "that is global MAX pooling: average each map (mean over dims 2, 3)."),
                     (linear(maps.sum(dim=(2, 3))), "you summed each map: take the mean (divide by height x width)."),

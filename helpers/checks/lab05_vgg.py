@@ -17,8 +17,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from helpers.checks.core import (CheckFailed, call_student, expect_close, expect_dtype, expect_equal, expect_float,
-                                 expect_independent_draws, expect_int, expect_module, expect_shape, expect_tensor,
-                                 expect_true, leaf_layers, name_the_mistake, return_hint, run_cases)
+                                 expect_independent_draws, expect_int, expect_logits, expect_module, expect_shape,
+                                 expect_tensor, expect_true, leaf_layers, name_the_mistake, return_hint, run_cases)
 
 __all__ = [
     "check_make_features",
@@ -254,10 +254,8 @@ def check_build_vgg(build_vgg: Callable[..., Any]) -> None:
                 raise CheckFailed(f"the model crashed with RuntimeError: {err}", "read the traceback above to find the layer.") from err
             expect_shape(out, (4, num_classes), "the model's output for 4 images",
                          "flatten the feature map (nn.Flatten()) and end with nn.Linear(..., num_classes).")
-            rows = out.float().sum(dim=1)
-            if bool((out >= 0).all()) and torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
-                raise CheckFailed("the outputs are probabilities (each row sums to 1)",
-                                  "return logits: remove the softmax, nn.CrossEntropyLoss applies log-softmax itself.")
+            expect_logits(out, "the outputs",
+                          "return logits: remove the softmax, nn.CrossEntropyLoss applies log-softmax itself.")
             if bool((out >= 0).all()) and bool((out == 0).any()):
                 raise CheckFailed("no output score is negative, and some are exactly 0",
                                   "end with the nn.Linear to num_classes and nothing after it: a ReLU after the last layer "

@@ -24,9 +24,10 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from helpers.checks.core import (CheckFailed, call_student, expect_close, expect_equal, expect_float, expect_module,
-                                 expect_shape, expect_tensor, expect_true, name_the_mistake, return_hint, run_cases,
-                                 same_numbers, shape_text)
+from helpers.checks.core import (CheckFailed, call_student, construct_student, expect_close, expect_equal,
+                                 expect_float, expect_indices, expect_int, expect_logits, expect_module, expect_results,
+                                 expect_shape, expect_tensor, expect_true, hint_for_crash, name_the_mistake, return_hint,
+                                 run_cases, same_numbers, seed_all, shape_text)
 
 __all__ = [
     "check_zip_image_dataset",
@@ -38,21 +39,6 @@ __all__ = [
     "check_train_linear_head",
     "check_top_k",
 ]
-
-
-def _construct(cls: Any, *args: Any, what: str) -> Any:
-    """Build the student's object from their class; a class instance or a missing super().__init__() get hints."""
-    if not isinstance(cls, type):
-        raise CheckFailed(f"expected a class, got {type(cls).__name__}",
-                          "pass the class itself: check(MyClass), not check(MyClass(...)).")
-    try:
-        return call_student(cls, *args)
-    except CheckFailed as err:
-        cause = err.__cause__
-        if isinstance(cause, AttributeError) and "Module.__init__()" in str(cause):
-            raise CheckFailed(f"{what} crashed: {cause}",
-                              "call super().__init__() as the first line of __init__, before assigning any layer.") from cause
-        raise
 
 
 # ---------------------------------------------------------------- exercise 1: a Dataset over a zip file
@@ -75,13 +61,7 @@ _ZIP_CLASSES = ["apple", "cherry", "plum"]
 
 
 def _image_bytes(colour: tuple[int, int, int], mode: str, suffix: str) -> bytes:
-    image = Image.new("RGB", (12, 10), colour)
-    if mode == "L":
-        image = image.convert("L")
-    elif mode == "RGBA":
-        image = image.convert("RGBA")
-    elif mode == "P":
-        image = image.convert("P")
+    image = Image.new("RGB", (12, 10), colour).convert(mode)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG" if suffix == ".png" else "JPEG", quality=95)
     return buffer.getvalue()
@@ -99,12 +79,10 @@ def _write_test_zip(path: Path) -> None:
 
 def _expected_label(colour: np.ndarray, split: str) -> tuple[int, str]:
     """The class of the test image whose mean colour is nearest (JPEG moves colours a little)."""
-    members = [(name, c) for name, c, _ in _ZIP_MEMBERS if f"/{split}/" in name]
-    rgb = [np.array(c if mode != "L" else (int(round(0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2])),) * 3, float)
-           for (_, c, mode) in [m for m in _ZIP_MEMBERS if f"/{split}/" in m[0]]]
-    nearest = int(np.argmin([np.abs(colour - r).sum() for r in rgb]))
-    folder = members[nearest][0].split("/")[-2]
-    return _ZIP_CLASSES.index(folder), members[nearest][0]
+    members = [(name, c if mode != "L" else (round(0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2]),) * 3)
+               for name, c, mode in _ZIP_MEMBERS if f"/{split}/" in name]   # a gray image's colour as JPEG keeps it
+    nearest = min(members, key=lambda member: np.abs(colour - np.array(member[1], float)).sum())[0]
+    return _ZIP_CLASSES.index(nearest.split("/")[-2]), nearest
 
 
 class _Marked:
@@ -122,7 +100,7 @@ def check_zip_image_dataset(ZipImageDataset: type) -> None:  # noqa: N803 (the s
     _write_test_zip(path)
 
     def build(split: str, transform: Any) -> Any:
-        dataset = _construct(ZipImageDataset, str(path), split, transform, what=f"ZipImageDataset(zip, {split!r}, transform)")
+        dataset = construct_student(ZipImageDataset, str(path), split, transform, what=f"ZipImageDataset(zip, {split!r}, transform)")
         if dataset is None or not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise CheckFailed("the dataset has no __len__ or __getitem__",
                               "a map-style Dataset defines __len__ (how many images) and __getitem__(i) -> (image, label).")
@@ -172,19 +150,12 @@ def check_zip_image_dataset(ZipImageDataset: type) -> None:  # noqa: N803 (the s
             dataset = build(split, None)
             seen = set()
             for i in range(call_student(len, dataset)):
-                item = call_student(dataset.__getitem__, i)
-                if not isinstance(item, (tuple, list)) or len(item) != 2:
-                    raise CheckFailed(f"dataset[{i}] is {type(item).__name__}, expected a pair (image, label)",
-                                      return_hint(item, "return image, label from __getitem__."))
-                image, label = item
+                image, label = expect_results(call_student(dataset.__getitem__, i), 2, f"dataset[{i}] (__getitem__)",
+                                              "return image, label from __getitem__.")
                 if isinstance(label, str):
                     raise CheckFailed(f"dataset[{i}]'s label is the string {label!r}",
                                       "the label is the class INDEX, an int: self.classes.index(name) (or a dict).")
-                if isinstance(label, torch.Tensor) and label.numel() == 1:
-                    label = label.item()
-                if not isinstance(label, (int, np.integer)):
-                    raise CheckFailed(f"dataset[{i}]'s label is {type(label).__name__}, expected an int",
-                                      "the label is the class index, an int.")
+                label = expect_int(label, f"dataset[{i}]'s label", "the label is the class index, an int.")
                 if not isinstance(image, Image.Image):
                     raise CheckFailed(f"with transform=None, dataset[{i}]'s image is {type(image).__name__}",
                                       "without a transform return the PIL image itself (Image.open(...), converted).")
@@ -229,30 +200,12 @@ def check_zip_image_dataset(ZipImageDataset: type) -> None:  # noqa: N803 (the s
 
 
 def _directory_entries() -> list[str]:
-    folders = []
-    for name, _, _ in _ZIP_MEMBERS:
-        parts = name.split("/")
-        for depth in range(1, len(parts)):
-            folder = "/".join(parts[:depth]) + "/"
-            if folder not in folders:
-                folders.append(folder)
-    return folders
+    """Every folder above an image (``shop/``, ``shop/train/``, ...), each once, in the order the images need them."""
+    return list(dict.fromkeys("/".join(name.split("/")[:depth]) + "/" for name, _, _ in _ZIP_MEMBERS
+                              for depth in range(1, name.count("/") + 1)))
 
 
 # ---------------------------------------------------------------- exercise 2: a stratified split
-
-def _as_index_array(value: Any, what: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.asarray(value)
-    except Exception as err:  # ragged
-        raise CheckFailed(f"{what} is not a list of indices", "return two arrays (or lists) of int indices.") from err
-    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.integer) or array.size == 0):
-        raise CheckFailed(f"{what} has dtype {array.dtype} and shape {shape_text(array.shape)}",
-                          "return 1-D arrays of int indices into labels (np.array(indices) or a list of ints).")
-    return array
-
 
 def check_stratified_split(stratified_split: Callable[..., Any]) -> None:
     """Check ``stratified_split(labels, val_fraction, seed)`` -> (train indices, val indices): disjoint, complete,
@@ -262,11 +215,9 @@ def check_stratified_split(stratified_split: Callable[..., Any]) -> None:
     fraction = 0.25
 
     def split(labels_: np.ndarray, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
-        result = call_student(stratified_split, labels_.copy(), fraction, seed)
-        if not isinstance(result, (tuple, list)) or len(result) != 2:
-            raise CheckFailed(f"{what} returned {type(result).__name__}, expected (train_indices, val_indices)",
-                              return_hint(result, "return train_indices, val_indices."))
-        return _as_index_array(result[0], "the training indices"), _as_index_array(result[1], "the validation indices")
+        train, val = expect_results(call_student(stratified_split, labels_.copy(), fraction, seed), 2, what,
+                                    "return train_indices, val_indices.")
+        return expect_indices(train, "the training indices"), expect_indices(val, "the validation indices")
 
     def partition_case() -> None:
         train, val = split(labels, 0, "stratified_split(labels, 0.25, seed=0)")
@@ -302,11 +253,9 @@ def check_stratified_split(stratified_split: Callable[..., Any]) -> None:
         return run
 
     def reproducible_case() -> None:
-        np.random.seed(1)
-        torch.manual_seed(1)
+        seed_all(1)
         first = split(labels, 3, "stratified_split(labels, 0.25, seed=3)")
-        np.random.seed(2)
-        torch.manual_seed(2)
+        seed_all(2)
         second = split(labels, 3, "stratified_split(labels, 0.25, seed=3)")
         if not all(np.array_equal(np.sort(a), np.sort(b)) for a, b in zip(first, second)):
             raise CheckFailed("two calls with seed=3 gave different splits",
@@ -347,6 +296,11 @@ def _bn_state(module: nn.Module) -> dict[str, torch.Tensor]:
             if k.endswith(("running_mean", "running_var"))}
 
 
+def _bn_changed(module: nn.Module, before: dict[str, torch.Tensor]) -> list[str]:
+    """The BatchNorm statistics of ``module`` that moved since ``before = _bn_state(module)``."""
+    return [k for k, v in _bn_state(module).items() if not torch.equal(v, before[k])]
+
+
 def check_frozen_backbone(FrozenBackbone: type) -> None:  # noqa: N803 (the student's class)
     """Check ``FrozenBackbone(backbone)``: no gradients for the backbone, and its BatchNorm layers stay in eval mode
     (ImageNet statistics, not the batch's) even after ``model.train()``; ``train()`` returns self."""
@@ -354,7 +308,7 @@ def check_frozen_backbone(FrozenBackbone: type) -> None:  # noqa: N803 (the stud
     def build() -> tuple[nn.Module, nn.Module, nn.Module, nn.Module]:
         backbone = _bn_backbone()
         reference = copy.deepcopy(backbone).eval()
-        frozen = _construct(FrozenBackbone, backbone, what="FrozenBackbone(backbone)")
+        frozen = construct_student(FrozenBackbone, backbone, what="FrozenBackbone(backbone)")
         frozen = expect_module(frozen, "FrozenBackbone(backbone)", "the class must subclass nn.Module.")
         model = nn.Sequential(frozen, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5), nn.Linear(8, 3))
         return backbone, reference, frozen, model
@@ -380,11 +334,11 @@ def check_frozen_backbone(FrozenBackbone: type) -> None:  # noqa: N803 (the stud
     def batchnorm_case() -> None:
         backbone, reference, frozen, model = build()
         before = _bn_state(backbone)
-        result = call_student(model.train)
+        call_student(model.train)
         x = torch.randn(6, 3, 8, 8) * 3 + 1
         out = call_student(frozen, x)
         out = expect_tensor(out, "FrozenBackbone(backbone)(x)", "forward must return self.backbone(x).")
-        changed = [k for k, v in _bn_state(backbone).items() if not torch.equal(v, before[k])]
+        changed = _bn_changed(backbone, before)
         if changed:
             raise CheckFailed(f"after model.train() and one batch, the BatchNorm statistics changed ({changed[0]})",
                               "model.train() switches every submodule to training mode, and a BatchNorm in training "
@@ -398,7 +352,6 @@ def check_frozen_backbone(FrozenBackbone: type) -> None:  # noqa: N803 (the stud
                               "the BatchNorm layers normalise with the batch statistics in training mode (momentum=0 "
                               "only stops the running statistics from moving): keep the backbone in eval mode, "
                               "override train() so that it calls self.backbone.eval().")
-        del result
 
     def modes_case() -> None:
         _, _, frozen, model = build()
@@ -447,16 +400,10 @@ def check_replace_classifier(replace_classifier: Callable[..., Any]) -> None:
             in_features = old.in_features
             others = {k: v.clone() for k, v in original.state_dict().items() if not k.startswith(layer_name + ".")}
             structure = [type(m).__name__ for m in (original.classifier if hasattr(original, "classifier") else [])]
-            try:
+            with hint_for_crash(AttributeError, ("fc", "classifier"), "ResNets call their head model.fc, MobileNets "
+                                "model.classifier (a Sequential whose last layer is the Linear): handle both."):
                 model = call_student(replace_classifier, original, num_classes)
-            except CheckFailed as err:
-                cause = err.__cause__
-                if isinstance(cause, AttributeError) and ("fc" in str(cause) or "classifier" in str(cause)):
-                    raise CheckFailed(err.message, "ResNets call their head model.fc, MobileNets model.classifier "
-                                      "(a Sequential whose last layer is the Linear): handle both.") from cause
-                raise
-            model = expect_module(model, f"replace_classifier({name}, {num_classes})",
-                                  return_hint(model, "return the model."))
+            model = expect_module(model, f"replace_classifier({name}, {num_classes})", "return the model.")
             x = torch.randn(2, 3, 64, 64)
             model.eval()
             try:
@@ -473,10 +420,7 @@ def check_replace_classifier(replace_classifier: Callable[..., Any]) -> None:
                                   f"nn.Linear({in_features}, num_classes) in place of the old layer.")
             expect_shape(out, (2, num_classes), f"{name}'s output for 2 images",
                          "the new last layer has num_classes outputs.")
-            rows = out.sum(dim=1)
-            if bool((out >= 0).all()) and torch.allclose(rows, torch.ones_like(rows), atol=1e-4):
-                raise CheckFailed("the model outputs probabilities (each row sums to 1)",
-                                  "return logits: no softmax layer; nn.CrossEntropyLoss applies it itself.")
+            expect_logits(out, "the model's outputs", "return logits: no softmax layer; nn.CrossEntropyLoss applies it itself.")
             linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
             if any(m.out_features == 1000 for m in linears):
                 raise CheckFailed("the old 1000-class layer is still in the model",
@@ -527,14 +471,10 @@ def check_make_optimizer(make_optimizer: Callable[..., Any]) -> None:
     def case(backbone_lr: float, head_lr: float) -> Callable[[], None]:
         def run() -> None:
             model = _Net()
-            try:
+            with hint_for_crash(ValueError, "more than one parameter group", "model.parameters() holds the head's "
+                                "parameters too: give the first group model.features.parameters() and the second "
+                                "model.classifier.parameters()."):
                 optimizer = call_student(make_optimizer, model, backbone_lr, head_lr)
-            except CheckFailed as err:
-                if isinstance(err.__cause__, ValueError) and "more than one parameter group" in str(err.__cause__):
-                    raise CheckFailed(err.message, "model.parameters() holds the head's parameters too: give the "
-                                      "first group model.features.parameters() and the second "
-                                      "model.classifier.parameters().") from err.__cause__
-                raise
             if isinstance(optimizer, (list, tuple)):
                 raise CheckFailed("make_optimizer returned a list (the parameter groups?), not an optimizer",
                                   "pass the list of groups to the optimizer: torch.optim.AdamW([{...}, {...}]).")
@@ -596,11 +536,8 @@ def check_extract_features(extract_features: Callable[..., Any]) -> None:
             images = torch.randn(n, 3, 6, 5, generator=generator) * 2 + 0.5
             labels = torch.arange(n) % 3
             loader = DataLoader(TensorDataset(images, labels), batch_size=batch_size, shuffle=False)
-            result = call_student(extract_features, backbone, loader)
-            if not isinstance(result, (tuple, list)) or len(result) != 2:
-                raise CheckFailed(f"extract_features returned {type(result).__name__}, expected (features, labels)",
-                                  return_hint(result, "return features, labels (two tensors)."))
-            features, got_labels = result
+            features, got_labels = expect_results(call_student(extract_features, backbone, loader), 2, "extract_features",
+                                                  "return features, labels (two tensors).")
             features = expect_tensor(features, "the features", "torch.cat the per-batch features into one tensor.")
             got_labels = expect_tensor(got_labels, "the labels", "torch.cat the per-batch labels into one tensor.")
             with torch.no_grad():
@@ -624,7 +561,7 @@ def check_extract_features(extract_features: Callable[..., Any]) -> None:
                                   "backbone needs no gradients, and recording them costs memory and time.")
             expect_true(features.device.type == "cpu", f"the features are on {features.device}",
                         "move them to the CPU (.cpu()) so they can be cached and reused anywhere.")
-            changed = [k for k, v in _bn_state(backbone).items() if not torch.equal(v, before[k])]
+            changed = _bn_changed(backbone, before)
             if changed or not same_numbers(features, expected, atol=1e-4):
                 hint = name_the_mistake(features, [
                     (lambda: maps.amax(dim=(2, 3)), "that is max pooling: average the maps (mean over dims 2, 3)."),
@@ -669,7 +606,7 @@ def check_train_linear_head(train_linear_head: Callable[..., Any]) -> None:
             if isinstance(head, nn.Sequential) and any(isinstance(m, (nn.Softmax, nn.LogSoftmax)) for m in head):
                 raise CheckFailed("the head ends in a softmax layer",
                                   "return the nn.Linear itself: logits; nn.CrossEntropyLoss applies the softmax.")
-            head = expect_module(head, "train_linear_head(...)", return_hint(head, "return the trained nn.Linear."))
+            head = expect_module(head, "train_linear_head(...)", "return the trained nn.Linear.")
             expect_true(isinstance(head, nn.Linear), f"train_linear_head returned a {type(head).__name__}",
                         "the head is ONE nn.Linear(features.shape[1], num_classes).")
             expect_equal((head.in_features, head.out_features), (dim, classes), "(in_features, out_features)",

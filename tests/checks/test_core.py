@@ -16,11 +16,12 @@ from torch import nn
 
 import helpers.checks
 from helpers.checks import core
-from helpers.checks.core import (FLOAT_ARRAY_HINT, CheckFailed, call_on_copies, call_student, expect_array, expect_close,
-                                 expect_dtype, expect_equal, expect_evaluation_mode, expect_float, expect_floats,
-                                 expect_independent_draws, expect_int,
-                                 expect_module, expect_results, expect_shape, expect_tensor, expect_true, leaf_layers,
-                                 name_the_mistake, return_hint, run_cases, same_numbers, seed_all, shape_text)
+from helpers.checks.core import (FLOAT_ARRAY_HINT, CheckFailed, call_on_copies, call_student, construct_student,
+                                 expect_array, expect_close, expect_dtype, expect_equal, expect_evaluation_mode,
+                                 expect_float, expect_floats, expect_independent_draws, expect_indices, expect_int,
+                                 expect_logits, expect_module, expect_results, expect_shape, expect_tensor, expect_true,
+                                 hint_for_crash, leaf_layers, name_the_mistake, return_hint, run_cases, same_numbers,
+                                 seed_all, shape_text)
 from helpers.labs import REPO_ROOT, graded_cells, python_source
 
 
@@ -197,6 +198,59 @@ def test_expect_results_unpacks_a_tuple_of_the_right_length_and_names_the_rest()
         expect_results((1, 2, 3, 4), 2, "mixup", "return two.")
     with pytest.raises(CheckFailed, match="return statement"):
         expect_results(None, 2, "mixup", "return two.")
+
+
+def test_hint_for_crash_rehints_only_the_named_crash():
+    def crash(error):
+        raise error
+
+    with pytest.raises(CheckFailed) as info, hint_for_crash(AttributeError, ("fc", "classifier"), "handle both."):
+        call_student(crash, AttributeError("'ResNet' object has no attribute 'classifier'"))
+    assert info.value.message.startswith("crash crashed with AttributeError") and info.value.hint == "handle both."
+    assert isinstance(info.value.__cause__, AttributeError)
+    with pytest.raises(CheckFailed) as info, hint_for_crash(AttributeError, "fc", "x", message="it broke: {cause}"):
+        call_student(crash, AttributeError("no fc"))
+    assert info.value.message == "it broke: no fc"
+    for error in (AttributeError("other"), KeyError("fc")):  # other text, other type: the usual hint
+        with pytest.raises(CheckFailed, match="read the traceback"), hint_for_crash(AttributeError, "fc", "x"):
+            call_student(crash, error)
+    with hint_for_crash(AttributeError, "fc", "x"):
+        assert call_student(len, [1, 2]) == 2
+
+
+def test_construct_student_names_an_instance_and_a_missing_super_init():
+    class Early(nn.Module):
+        def __init__(self, n):
+            self.layer = nn.Linear(n, n)  # before super().__init__()
+            super().__init__()
+
+    assert isinstance(construct_student(nn.Linear, 2, 3, what="nn.Linear(2, 3)"), nn.Linear)
+    with pytest.raises(CheckFailed, match="pass the class itself"):
+        construct_student(nn.Linear(2, 3), 2, 3, what="nn.Linear(2, 3)")
+    with pytest.raises(CheckFailed, match="check\\(Block\\)"):
+        construct_student(nn.Linear(2, 3), what="Block()", hint="check(Block), not check(Block()).")
+    with pytest.raises(CheckFailed) as info:
+        construct_student(Early, 4, what="Early(4)")
+    assert info.value.message.startswith("Early(4) crashed: ") and "super().__init__()" in info.value.hint
+
+
+def test_expect_indices_accepts_int_sequences_and_names_the_rest():
+    assert expect_indices([3, 1], "idx").tolist() == [3, 1] and expect_indices(torch.tensor([2]), "idx").tolist() == [2]
+    assert expect_indices([], "idx").size == 0
+    for value, fragment in (([0.5, 1.5], "dtype float64"), ([[1, 2]], "shape 1x2"), (None, "return statement"),
+                            ([[1], [2, 3]], "not a list of indices")):
+        with pytest.raises(CheckFailed, match=re.escape(fragment)):
+            expect_indices(value, "idx")
+
+
+def test_expect_logits_rejects_rows_of_probabilities_only():
+    logits = torch.tensor([[2.0, -1.0, 0.5], [0.1, 0.2, 0.3]])
+    expect_logits(logits)
+    expect_logits(torch.tensor([[0.2, 0.3, 0.4]]))  # positive, but the row sums to 0.9
+    with pytest.raises(CheckFailed) as info:
+        expect_logits(logits.softmax(dim=1), "the model's outputs")
+    assert info.value.message == "the model's outputs are probabilities (each row sums to 1)"
+    assert "logits" in info.value.hint
 
 
 def test_call_on_copies_catches_a_function_that_writes_into_its_input():
