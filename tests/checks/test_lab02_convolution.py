@@ -6,11 +6,11 @@ import math
 
 import cv2
 import numpy as np
-import pytest
 
+from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
 from helpers.checks import lab02_convolution as lab
-from helpers.convolution import (GAUSSIAN_3x3, MEAN_3x3, MEAN_CENTER_WEIGHTED, MEAN_CORNER_WEIGHTED, SHARPEN_5,
-                                 SHARPEN_9, SOBEL_X, SOBEL_Y)
+from helpers.convolution import (MEAN_3x3, MEAN_CENTER_WEIGHTED, MEAN_CORNER_WEIGHTED, SHARPEN_5, SHARPEN_9, SOBEL_X,
+                                 SOBEL_Y)
 
 # ---------------------------------------------------------------- the classic bugs of each exercise
 # check -> {classic bug: fragment(s) its failure message or hint must contain}. Each bug has a wrong answer in
@@ -275,11 +275,6 @@ def _rounded_clipped(out):
     return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
-def _no_return(*args, **kwargs):
-    """Computes something and forgets to return it."""
-    np.zeros(3)
-
-
 def _gradients(gray):
     return conv2d(gray, SOBEL_X, padding=1), conv2d(gray, SOBEL_Y, padding=1)
 
@@ -435,34 +430,9 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-def test_every_check_has_its_classic_bugs_listed():
-    assert set(CLASSIC_BUGS) == set(lab.__all__) == set(RIGHT_ANSWERS)
-    assert all(len(bugs) >= 5 for bugs in CLASSIC_BUGS.values())
-
-
-def test_every_listed_bug_has_a_wrong_answer():
-    listed = {(check, bug) for check, bugs in CLASSIC_BUGS.items() for bug in bugs}
-    assert listed == set(WRONG_ANSWERS)
-
-
-@pytest.mark.parametrize("check_name, answer", [(name, args) for name, answers in RIGHT_ANSWERS.items() for args in answers])
-def test_right_answers_pass(check_name, answer, capsys):
-    getattr(lab, check_name)(*answer)
-    assert capsys.readouterr().out.startswith("✅ ")
-
-
-@pytest.mark.parametrize("check_name, bug", [(name, bug) for name, bugs in CLASSIC_BUGS.items() for bug in bugs])
-def test_classic_bug_fails_with_its_hint(check_name, bug, fails_with):
-    wrong = WRONG_ANSWERS[check_name, bug]
-    fails_with(getattr(lab, check_name), *(wrong if isinstance(wrong, tuple) else (wrong,)), words=CLASSIC_BUGS[check_name][bug])
-
-
-@pytest.mark.parametrize("check_name", sorted(set(lab.__all__) - {"check_sharpen_kernels", "check_mean_masks"}))
-def test_the_lab_placeholder_is_reported_as_not_written(check_name, fails_with):
-    def placeholder(*args, **kwargs):
-        raise NotImplementedError("Write your code here, then run the check cell below.")
-
-    fails_with(getattr(lab, check_name), placeholder, words=["not written this yet", "NotImplementedError"])
+# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, spread_args=True,
+                           placeholder_checks=sorted(set(lab.__all__) - {"check_sharpen_kernels", "check_mean_masks"})))
 
 
 def test_pass_lines_name_the_students_function(capsys):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-import pytest
 import torch
 
+from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
 from helpers.checks import lab04_regularization as lab
 
 # ---------------------------------------------------------------- the classic bugs of each exercise
@@ -200,11 +200,6 @@ RIGHT_ANSWERS: dict[str, list[tuple]] = {
 
 
 # ---------------------------------------------------------------- one wrong answer per classic bug
-def _no_return(*args, **kwargs):
-    """Computes something and forgets to return it."""
-    torch.zeros(3)
-
-
 def _python_sum(params, lam):
     return lam / 2 * sum(sum(p ** 2) for p in params)
 
@@ -384,35 +379,9 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-def test_every_check_has_its_classic_bugs_listed():
-    assert set(CLASSIC_BUGS) == set(lab.__all__) == set(RIGHT_ANSWERS)
-    assert all(len(bugs) >= 5 for bugs in CLASSIC_BUGS.values())
-
-
-def test_every_listed_bug_has_a_wrong_answer():
-    listed = {(check, bug) for check, bugs in CLASSIC_BUGS.items() for bug in bugs}
-    assert listed == set(WRONG_ANSWERS)
-
-
-@pytest.mark.parametrize("check_name, answer", [(name, args) for name, answers in RIGHT_ANSWERS.items() for args in answers])
-def test_right_answers_pass(check_name, answer, capsys):
-    getattr(lab, check_name)(*answer)
-    assert capsys.readouterr().out.startswith("✅ ")
-
-
-@pytest.mark.parametrize("check_name, bug", [(name, bug) for name, bugs in CLASSIC_BUGS.items() for bug in bugs])
-def test_classic_bug_fails_with_its_hint(check_name, bug, fails_with):
-    wrong = WRONG_ANSWERS[check_name, bug]
-    fails_with(getattr(lab, check_name), *(wrong if isinstance(wrong, tuple) else (wrong,)), words=CLASSIC_BUGS[check_name][bug])
-
-
-@pytest.mark.parametrize("check_name", lab.__all__)
-def test_the_lab_placeholder_is_reported_as_not_written(check_name, fails_with):
-    def placeholder(*args, **kwargs):
-        raise NotImplementedError("Write your code here, then run the check cell below.")
-
-    args = (placeholder, placeholder) if check_name == "check_parameter_counts" else (placeholder,)
-    fails_with(getattr(lab, check_name), *args, words=["not written this yet", "NotImplementedError"])
+# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, spread_args=True,
+                           placeholder_counts={"check_parameter_counts": 2}))
 
 
 def test_pass_lines_name_the_students_functions(capsys):

@@ -8,12 +8,13 @@ import random
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
 from helpers import augment
+from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
 from helpers.checks import lab06_augmentation as lab
+from helpers.checks.core import seed_all
 
 # ---------------------------------------------------------------- the classic bugs of each exercise
 # check -> {classic bug: fragment(s) its failure message or hint must contain}. Each bug has a wrong answer in
@@ -232,11 +233,6 @@ RIGHT_ANSWERS: dict[str, list] = {
 
 
 # ---------------------------------------------------------------- one wrong answer per classic bug
-def _no_return(*args, **kwargs):
-    """Computes something and forgets to return it."""
-    torch.zeros(3)
-
-
 def normalize_with(formula, dtype=torch.float32):
     def wrong(images, mean, std):
         x = images.float() / 255
@@ -535,41 +531,15 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-def test_every_check_has_its_classic_bugs_listed():
-    assert set(CLASSIC_BUGS) == set(lab.__all__) == set(RIGHT_ANSWERS)
-    assert all(len(bugs) >= 5 for bugs in CLASSIC_BUGS.values())
-
-
-def test_every_listed_bug_has_a_wrong_answer():
-    listed = {(check, bug) for check, bugs in CLASSIC_BUGS.items() for bug in bugs}
-    assert listed == set(WRONG_ANSWERS)
-
-
-@pytest.mark.parametrize("check_name, answer", [(name, fn) for name, answers in RIGHT_ANSWERS.items() for fn in answers])
-def test_right_answers_pass(check_name, answer, capsys):
-    getattr(lab, check_name)(answer)
-    assert capsys.readouterr().out.startswith(f"✅ {check_name.removeprefix('check_')}: all ")
-
-
-@pytest.mark.parametrize("check_name, bug", [(name, bug) for name, bugs in CLASSIC_BUGS.items() for bug in bugs])
-def test_classic_bug_fails_with_its_hint(check_name, bug, fails_with):
-    fails_with(getattr(lab, check_name), WRONG_ANSWERS[check_name, bug], words=CLASSIC_BUGS[check_name][bug])
-
-
-@pytest.mark.parametrize("check_name", lab.__all__)
-def test_the_lab_placeholder_is_reported_as_not_written(check_name, fails_with):
-    def placeholder(*args, **kwargs):
-        raise NotImplementedError("Write your code here, then run the check cell below.")
-
-    fails_with(getattr(lab, check_name), placeholder, words=["not written this yet", "NotImplementedError"])
+# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, pass_line_names_the_check=True))
 
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("check_name, answer", [("check_random_flip", random_flip), ("check_random_crop", random_crop),
                                                 ("check_mixup", mixup), ("check_cutmix", cutmix)])
 def test_random_checks_do_not_depend_on_the_global_seed(seed, check_name, answer, capsys):
-    torch.manual_seed(seed)  # the checks seed their own draws; a right answer passes whatever came before
-    np.random.seed(seed)
+    seed_all(seed)  # the checks seed their own draws; a right answer passes whatever came before
     getattr(lab, check_name)(answer)
 
 

@@ -13,7 +13,9 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
+from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
 from helpers.checks import lab07_transfer as lab
+from helpers.checks.core import seed_all
 
 # ---------------------------------------------------------------- the classic bugs of each exercise
 # check -> {classic bug: fragment(s) its failure message or hint must contain}. Each bug has a wrong answer in
@@ -236,10 +238,6 @@ RIGHT_ANSWERS: dict[str, list] = {
 
 
 # ---------------------------------------------------------------- wrong answers, one per classic bug
-def _no_return(*args, **kwargs):
-    return None
-
-
 def dataset_with(*, sort=True, rgb=True, transform=True, keep_dirs=False, keep_other=False, keep_text=False,
                  name_label=False, folder=-2, classes_attr=True):
     class Wrong(ZipImageDataset):
@@ -559,39 +557,8 @@ CLASS_CHECKS = ("check_zip_image_dataset", "check_frozen_backbone")
 
 
 # ---------------------------------------------------------------- tests
-def test_every_check_has_its_classic_bugs_listed():
-    assert set(CLASSIC_BUGS) == set(lab.__all__) == set(RIGHT_ANSWERS)
-    assert all(len(bugs) >= 5 for bugs in CLASSIC_BUGS.values())
-
-
-def test_every_listed_bug_has_a_wrong_answer():
-    listed = {(check, bug) for check, bugs in CLASSIC_BUGS.items() for bug in bugs}
-    assert listed == set(WRONG_ANSWERS)
-
-
-@pytest.mark.parametrize("check_name, answer", [(name, fn) for name, answers in RIGHT_ANSWERS.items() for fn in answers])
-def test_right_answers_pass(check_name, answer, capsys):
-    getattr(lab, check_name)(answer)
-    assert capsys.readouterr().out.startswith("✅ ")
-
-
-@pytest.mark.parametrize("check_name, bug", [(name, bug) for name, bugs in CLASSIC_BUGS.items() for bug in bugs])
-def test_classic_bug_fails_with_its_hint(check_name, bug, fails_with):
-    fails_with(getattr(lab, check_name), WRONG_ANSWERS[check_name, bug], words=CLASSIC_BUGS[check_name][bug])
-
-
-@pytest.mark.parametrize("check_name", lab.__all__)
-def test_the_lab_placeholder_is_reported_as_not_written(check_name, fails_with):
-    def placeholder(*args, **kwargs):
-        raise NotImplementedError("Write your code here, then run the check cell below.")
-
-    class Placeholder(nn.Module):  # what the generated lab's classes do: __init__ raises
-        def __init__(self, *args):
-            super().__init__()
-            placeholder()
-
-    student = Placeholder if check_name in CLASS_CHECKS else placeholder
-    fails_with(getattr(lab, check_name), student, words=["not written this yet", "NotImplementedError"])
+# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, class_checks=CLASS_CHECKS))
 
 
 def test_a_class_instance_instead_of_the_class_is_named(fails_with):
@@ -600,8 +567,7 @@ def test_a_class_instance_instead_of_the_class_is_named(fails_with):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_checks_do_not_depend_on_the_global_seed(seed, capsys):
-    torch.manual_seed(seed)
-    np.random.seed(seed)
+    seed_all(seed)  # the checks seed their own draws; a right answer passes whatever came before
     lab.check_stratified_split(stratified_split)
     lab.check_train_linear_head(train_linear_head)
     assert capsys.readouterr().out.count("✅") == 2
