@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import torch
 
-from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
+from lab_test_kit import lab_tests, no_return as _no_return  # tests/checks/lab_test_kit.py
 from helpers.checks import lab01_images as lab
 
 # ---------------------------------------------------------------- the classic bugs of each exercise
@@ -353,5 +353,5 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+# the tests every lab's checks get (lab_test_kit.lab_tests), then this lab's own
 globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, pass_line_names_the_check=True))

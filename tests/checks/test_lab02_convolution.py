@@ -7,7 +7,7 @@ import math
 import cv2
 import numpy as np
 
-from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
+from lab_test_kit import lab_tests, no_return as _no_return  # tests/checks/lab_test_kit.py
 from helpers.checks import lab02_convolution as lab
 from helpers.convolution import (MEAN_3x3, MEAN_CENTER_WEIGHTED, MEAN_CORNER_WEIGHTED, SHARPEN_5, SHARPEN_9, SOBEL_X,
                                  SOBEL_Y)
@@ -430,7 +430,7 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+# the tests every lab's checks get (lab_test_kit.lab_tests), then this lab's own
 globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, spread_args=True,
                            placeholder_checks=sorted(set(lab.__all__) - {"check_sharpen_kernels", "check_mean_masks"})))
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
+from lab_test_kit import lab_tests, no_return as _no_return  # tests/checks/lab_test_kit.py
 from helpers.checks import lab03_cnn as lab
 
 # ---------------------------------------------------------------- the classic bugs of each exercise
@@ -444,7 +444,7 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+# the tests every lab's checks get (lab_test_kit.lab_tests), then this lab's own
 globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, class_checks=("check_conv_block", "check_gap_head")))
 
 

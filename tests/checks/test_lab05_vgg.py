@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
+from lab_test_kit import lab_tests, no_return as _no_return  # tests/checks/lab_test_kit.py
 from helpers.checks import lab05_vgg as lab
 from helpers.checks.core import seed_all
 
@@ -348,7 +348,7 @@ WRONG_ANSWERS: dict[tuple[str, str], object] = {
 
 
 # ---------------------------------------------------------------- tests
-# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+# the tests every lab's checks get (lab_test_kit.lab_tests), then this lab's own
 globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, pass_line_names_the_check=True))
 
 

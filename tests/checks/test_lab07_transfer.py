@@ -13,7 +13,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import Dataset
 
-from conftest import lab_tests, no_return as _no_return  # tests/checks/conftest.py
+from lab_test_kit import lab_tests, no_return as _no_return  # tests/checks/lab_test_kit.py
 from helpers.checks import lab07_transfer as lab
 from helpers.checks.core import seed_all
 
@@ -557,7 +557,7 @@ CLASS_CHECKS = ("check_zip_image_dataset", "check_frozen_backbone")
 
 
 # ---------------------------------------------------------------- tests
-# the tests every lab's checks get (conftest.lab_tests), then this lab's own
+# the tests every lab's checks get (lab_test_kit.lab_tests), then this lab's own
 globals().update(lab_tests(lab, CLASSIC_BUGS, RIGHT_ANSWERS, WRONG_ANSWERS, class_checks=CLASS_CHECKS))
 
 
