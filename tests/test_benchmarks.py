@@ -59,7 +59,7 @@ def test_fashion_mnist_benchmark_runs_end_to_end_and_prints_its_numbers(args, mo
     results = bench.main([*args, "--device", "cpu", "--threads", "1", "--json", str(tmp_path / "r.json")])
     out = capsys.readouterr().out
     assert last_json_line(out) == results == json.loads((tmp_path / "r.json").read_text())
-    assert 0 <= results["test_accuracy"] <= 1 and results["seconds"] > 0 and results["images_per_second"] > 0
+    assert 0 <= results["test_accuracy"] <= 1 and results["seconds"] >= 0 and results["images_per_second"] > 0  # 0.0 s: rounded, on tiny data
     assert "test accuracy" in out and results["device"].startswith("cpu")
     if "--full" in args and "fast" not in args:
         assert results["tta"] == "flip" and "time to 93.5 %" in out  # flips in training, so flip TTA; curve printed
